@@ -26,8 +26,9 @@ _BOOLS = {
     **dict.fromkeys(("f", "F", "false", "False", "FALSE"), False),
 }
 _UNESCAPE_NAME = re.compile(r"\\([, ])")
-_UNESCAPE_KEY = re.compile(r"\\([, =])")
+_UNESCAPE_KEY = re.compile(r'\\([, ="])')
 _UNESCAPE_STRING = re.compile(r'\\(["\\])')
+_KEY_SPECIALS = re.compile(r"[ ,=]")
 
 
 class ParseError(ValueError):
@@ -102,7 +103,7 @@ def _parse_line(data: str, pos: int) -> Tuple[Metric, int]:
         value, pos = _token(data, pos, _KEY_STOP)
         if not value:
             raise _Invalid("expected tag", pos)
-        tags[key] = _UNESCAPE_KEY.sub(r"\1", value)
+        tags[key] = _unescape_key(value)
     if _at(data, pos) not in _WS or pos >= len(data):
         raise _Invalid("expected tag", pos)
     fields, pos = _fields(data, _skip_ws(data, pos))
@@ -144,7 +145,12 @@ def _key(data: str, pos: int, reason: str) -> Tuple[str, int]:
     raw, pos = _token(data, pos, _KEY_STOP)
     if not raw or _at(data, pos) != "=":
         raise _Invalid(reason, pos)
-    return _UNESCAPE_KEY.sub(r"\1", raw), pos + 1
+    return _unescape_key(raw), pos + 1
+
+
+def _unescape_key(raw: str) -> str:
+    """Telegraf unescapes \\, \\" \\space \\= only when the raw text holds a space, comma or =."""
+    return _UNESCAPE_KEY.sub(r"\1", raw) if _KEY_SPECIALS.search(raw) else raw
 
 
 def _fields(data: str, pos: int) -> Tuple[dict, int]:

@@ -134,24 +134,27 @@ class Serializer:
         return None
 
     def _split(self, header: str, pairs: List[str], footer: str) -> str:
-        """Telegraf's influx_max_line_bytes: start a new line before a pair would overflow."""
+        """Telegraf's influx_max_line_bytes: start a new line before a pair would overflow.
+
+        Like Telegraf, the running length leaves out the commas already written, so a line
+        with n fields may overshoot the limit by up to n - 2 bytes.
+        """
         limit = self.max_line_bytes
         fixed = len(header.encode()) + len(footer.encode())
         lines: List[str] = []
         current: List[str] = []
-        used = 0
+        pairs_len = 0
         for pair in pairs:
             size = len(pair.encode())
-            needed = fixed + used + size + (1 if current else 0)
-            if needed > limit and current:
-                lines.append(header + ",".join(current) + footer)
-                current, used = [], 0
-                needed = fixed + size
-            if needed > limit:
-                self.stats.dropped_metrics += 1
-                return ""
-            used += size + (1 if current else 0)
+            if fixed + pairs_len + size + (1 if current else 0) > limit:
+                if current:
+                    lines.append(header + ",".join(current) + footer)
+                    current, pairs_len = [], 0
+                if fixed + size > limit:
+                    self.stats.dropped_metrics += 1
+                    return ""
             current.append(pair)
+            pairs_len += size
         lines.append(header + ",".join(current) + footer)
         return "".join(lines)
 

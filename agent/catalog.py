@@ -1,0 +1,51 @@
+"""`agent plugins` and `agent sample-config`: what the registries hold, and how to configure it."""
+
+from __future__ import annotations
+
+from typing import Iterable, Type
+
+from agent import inputs, outputs
+from agent.config import AGENT_OPTIONS
+from agent.options import Option, format_duration
+from agent.plugin import COMMON_INPUT_OPTIONS, COMMON_OUTPUT_OPTIONS, Plugin
+
+
+def _plugins() -> Iterable[Type[Plugin]]:
+    for name in sorted(inputs.INPUTS):
+        yield inputs.load(name)
+    for name in sorted(outputs.OUTPUTS):
+        yield outputs.load(name)
+
+
+def _default(option: Option) -> str:
+    if option.default is None:
+        return ""
+    if option.kind == "duration":
+        return f" (default {format_duration(option.default)})"
+    return f" (default {option.default!r})"
+
+
+def print_plugins() -> int:
+    for plugin in _plugins():
+        print(f"{plugin.kind}.{plugin.name}: {plugin.description}")
+        for option in plugin.options:
+            print(f"    {option.name} [{option.kind}]{_default(option)}: {option.help}")
+    print("common input options: " + ", ".join(o.name for o in COMMON_INPUT_OPTIONS))
+    print("common output options: " + ", ".join(o.name for o in COMMON_OUTPUT_OPTIONS))
+    return 0
+
+
+def print_sample_config() -> int:
+    print("# agent configuration: Telegraf's config language. ${VAR}, ${VAR:-default} and")
+    print("# ${VAR:?message} are expanded from the environment inside string values.\n")
+    print("[agent]")
+    for option in AGENT_OPTIONS:
+        value = option.default
+        if option.kind == "duration":
+            value = format_duration(value) if value else "0s"
+        text = f'"{value}"' if isinstance(value, str) else str(value).lower()
+        print(f"  ## {option.help}\n  # {option.name} = {text}")
+    print("\n# [global_tags]\n#   site = \"home\"\n")
+    for plugin in _plugins():
+        print(plugin.sample_config)
+    return 0

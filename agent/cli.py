@@ -1,0 +1,119 @@
+"""Command line: the only place that exits the process and maps errors to exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from typing import List, Optional
+
+from agent import __version__, config as configmod, log as logsetup, stdio
+from agent.config import EX_CONFIG, ConfigError
+from agent.configsource import SourceError
+
+EX_TEMPFAIL = 75  # a config URL that may answer later: let systemd restart us
+log = logging.getLogger("agent")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="agent", description="Telegraf-compatible metrics agent: RAM, PostgreSQL, serial "
+        "sensors to line protocol or InfluxDB.")
+    parser.add_argument("--version", action="version", version=f"agent {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", help="log debug messages")
+    common.add_argument("--quiet", action="store_true", help="log errors only")
+    with_config = argparse.ArgumentParser(add_help=False, parents=[common])
+    with_config.add_argument("--config", metavar="PATH|URL",
+                             help="TOML config file or http(s) URL; default: the embedded "
+                             "default (mem to stdout every 10s)")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    run = commands.add_parser("run", parents=[with_config], help="run as a daemon (default)")
+    run.add_argument("--once", action="store_true", help="gather once, flush, exit")
+    run.add_argument("--test", action="store_true", help="gather once, print to stdout only")
+    execd = commands.add_parser("execd", parents=[with_config],
+                                help="run as a child of Telegraf's inputs.execd")
+    execd.add_argument("--signal", default="STDIN",
+                       choices=("none", "STDIN", "SIGHUP", "SIGUSR1", "SIGUSR2"),
+                       help="what triggers a gather, as in the execd config (default STDIN)")
+    commands.add_parser("check", parents=[with_config], help="validate a config and exit")
+    commands.add_parser("plugins", parents=[common], help="list inputs and outputs with options")
+    commands.add_parser("sample-config", parents=[common], help="print a commented config")
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    args = build_parser().parse_args(argv)
+    command = args.command or "run"
+    if command == "run" and not hasattr(args, "once"):
+        args = build_parser().parse_args(["run", *(argv if argv is not None else sys.argv[1:])])
+    execd = command == "execd"
+    if execd or command == "run":
+        stdio.claim_stdout()
+    logsetup.setup(logsetup.choose_dialect(execd), getattr(args, "debug", False),
+                   getattr(args, "quiet", False))
+    try:
+        code = _dispatch(command, args)
+    except KeyboardInterrupt:
+        code = 0
+    except Exception as err:  # noqa: BLE001 - one line, never a traceback (use --debug)
+        log.debug("traceback", exc_info=True)
+        log.error("%s: %s", type(err).__name__, err)
+        code = 1
+    sys.exit(code)
+
+
+def _dispatch(command: str, args: argparse.Namespace) -> int:
+    if command == "plugins":
+        from agent.catalog import print_plugins
+
+        return print_plugins()
+    if command == "sample-config":
+        from agent.catalog import print_sample_config
+
+        return print_sample_config()
+    try:
+        config = _load(args.config)
+    except ConfigError as err:
+        for problem in err.problems:
+            log.error("%s", problem)
+        return EX_CONFIG
+    except SourceError as err:
+        log.error("%s", err)
+        return EX_TEMPFAIL if err.temporary else EX_CONFIG
+    for warning in config.warnings:
+        log.warning("%s", warning)
+    if not (args.debug or args.quiet):
+        logsetup.set_level(config.agent["debug"], config.agent["quiet"])
+    return _run_command(command, args, config)
+
+
+def _run_command(command: str, args: argparse.Namespace, config) -> int:
+    if command == "check":
+        print(f"{config.source}: OK ({len(config.inputs)} input(s), "
+              f"{len(config.outputs)} output(s))")
+        return 0
+    if command == "execd":
+        from agent.execd import run_execd
+
+        return run_execd(config, args.signal)
+    _default_output(config)
+    from agent import daemon
+
+    if args.once or args.test:
+        return daemon.run_once(config, test=args.test)
+    return daemon.serve(config, lambda: _load(args.config))
+
+
+def _load(location: Optional[str]):
+    return configmod.load(location or None, os.environ)
+
+
+def _default_output(config) -> None:
+    """A config with inputs but no outputs prints to stdout, as the embedded default does."""
+    if not config.outputs:
+        extra = configmod.parse('[[inputs.mem]]\n[[outputs.file]]\nfiles = ["stdout"]\n',
+                               "<stdout>")
+        config.outputs = extra.outputs
+        log.info("No outputs configured; writing line protocol to stdout")

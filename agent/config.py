@@ -1,0 +1,221 @@
+"""Telegraf's config language (a subset): parse, expand ${VAR}s, validate every key at once."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+
+from agent import inputs, outputs
+from agent.configsource import expand_env, read_source
+from agent.options import Option
+from agent.plugin import COMMON_INPUT_OPTIONS, COMMON_OUTPUT_OPTIONS
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.9/3.10 (Raspberry Pi OS bullseye)
+    import tomli as tomllib
+
+EX_CONFIG = 78
+
+AGENT_OPTIONS: Tuple[Option, ...] = (
+    Option("interval", "duration", 10.0, "default gather interval", minimum=0.001),
+    Option("round_interval", "bool", True, "align gathers to multiples of the interval"),
+    Option("collection_jitter", "duration", 0.0, "random delay before each gather"),
+    Option("collection_offset", "duration", 0.0, "fixed delay after each interval boundary"),
+    Option("flush_interval", "duration", 10.0, "how often outputs send", minimum=0.001),
+    Option("flush_jitter", "duration", 0.0, "random delay added to each flush"),
+    Option("metric_batch_size", "int", 1000, "metrics per write request", minimum=1),
+    Option("metric_buffer_limit", "int", 10000, "metrics kept per output when it is down",
+           minimum=1),
+    Option("precision", "duration", 0.0, "round timestamps to this; 0 = by interval"),
+    Option("hostname", "str", "", "the host tag; empty = the system's hostname"),
+    Option("omit_hostname", "bool", False, "add no host tag"),
+    Option("debug", "bool", False, "log debug messages"),
+    Option("quiet", "bool", False, "log errors only"),
+    Option("buffer_strategy", "str", "", "disk or memory; default disk when writable",
+           choices=("", "disk", "memory")),
+    Option("buffer_directory", "str", "", "where disk buffers live"),
+)
+# Telegraf [agent] keys that a shared config may carry; accepted, with a warning, and unused.
+IGNORED_AGENT_KEYS = frozenset({
+    "logfile", "logtarget", "logformat", "logfile_rotation_interval", "logfile_rotation_max_size",
+    "logfile_rotation_max_archives", "log_with_timezone", "log_level", "snmp_translator",
+    "statefile", "always_include_local_tags", "always_include_global_tags",
+    "skip_processors_after_aggregators", "utc", "buffer_flush_interval",
+})
+
+
+@dataclass
+class PluginConfig:
+    """One [[inputs.X]] or [[outputs.X]] table, validated."""
+
+    kind: str
+    name: str
+    index: int
+    options: Dict[str, Any]
+    common: Dict[str, Any]
+
+    @property
+    def label(self) -> str:
+        """How logs name this instance, as Telegraf does: inputs.mem or inputs.mem::alias."""
+        alias = self.common.get("alias")
+        return f"{self.kind}.{self.name}::{alias}" if alias else f"{self.kind}.{self.name}"
+
+
+@dataclass
+class Config:
+    source: str
+    agent: Dict[str, Any]
+    global_tags: Dict[str, str] = field(default_factory=dict)
+    inputs: List[PluginConfig] = field(default_factory=list)
+    outputs: List[PluginConfig] = field(default_factory=list)
+    warnings: List[str] = field(default_factory=list)
+
+
+class ConfigError(Exception):
+    """Every problem found in a config, one line each."""
+
+    def __init__(self, problems: List[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+def load(location: Optional[str], env: Mapping[str, str] = os.environ) -> Config:
+    label, text = read_source(location, env)
+    return parse(text, label, env)
+
+
+def parse(text: str, label: str, env: Mapping[str, str] = os.environ) -> Config:
+    """Validate a config text; raises ConfigError listing every problem."""
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError([f"{label}: TOML syntax error: {err}"]) from None
+    checker = _Checker(label, env)
+    config = checker.check(document)
+    if checker.problems:
+        raise ConfigError(checker.problems)
+    return config
+
+
+class _Checker:
+    def __init__(self, label: str, env: Mapping[str, str]) -> None:
+        self.label = label
+        self.env = env
+        self.problems: List[str] = []
+        self.warnings: List[str] = []
+
+    def problem(self, table: str, key: str, message: str) -> None:
+        where = f"[{table}] {key}" if key else f"[{table}]"
+        self.problems.append(f"{self.label}: {where}: {message}")
+
+    def check(self, document: Dict[str, Any]) -> Config:
+        config = Config(self.label, self._agent(document.get("agent", {})))
+        config.global_tags = self._global_tags(document.get("global_tags", {}))
+        config.inputs = self._plugins(document.get("inputs", {}), "inputs")
+        config.outputs = self._plugins(document.get("outputs", {}), "outputs")
+        for key in document:
+            if key not in ("agent", "global_tags", "inputs", "outputs"):
+                self.problem(key, "", _unknown_section(key))
+        if not config.inputs:
+            self.problem("inputs", "", "no inputs configured; add at least one [[inputs.X]]")
+        config.warnings = self.warnings
+        return config
+
+    def _agent(self, table: Any) -> Dict[str, Any]:
+        if not self._is_table(table, "agent"):
+            return {o.name: o.default for o in AGENT_OPTIONS}
+        for key in sorted(set(table) & IGNORED_AGENT_KEYS):
+            self.warnings.append(f"{self.label}: [agent] {key}: Telegraf option not used by agent")
+        known = {k: v for k, v in table.items() if k not in IGNORED_AGENT_KEYS}
+        return self._options(known, AGENT_OPTIONS, "agent")
+
+    def _global_tags(self, table: Any) -> Dict[str, str]:
+        if not self._is_table(table, "global_tags"):
+            return {}
+        tags = {}
+        for key, value in table.items():
+            if isinstance(value, str):
+                tags[key] = self._expand(value, "global_tags", key)
+            else:
+                self.problem("global_tags", key, f"tag values must be strings, got {value!r}")
+        return tags
+
+    def _plugins(self, section: Any, kind: str) -> List[PluginConfig]:
+        if not self._is_table(section, kind):
+            return []
+        registry = inputs.INPUTS if kind == "inputs" else outputs.OUTPUTS
+        found = []
+        for name, tables in section.items():
+            if name not in registry:
+                known = ", ".join(sorted(registry))
+                self.problem(f"{kind}.{name}", "", f"unknown {kind[:-1]} plugin {name!r} "
+                             f"(available: {known})")
+                continue
+            if isinstance(tables, dict):
+                tables = [tables]
+            for index, table in enumerate(tables, 1):
+                found.append(self._plugin(kind, name, index, len(tables), table))
+        return found
+
+    def _plugin(self, kind: str, name: str, index: int, count: int, table: Any) -> PluginConfig:
+        where = f"{kind}.{name}" + (f" #{index}" if count > 1 else "")
+        plugin_class = (inputs if kind == "inputs" else outputs).load(name)
+        common_schema = COMMON_INPUT_OPTIONS if kind == "inputs" else COMMON_OUTPUT_OPTIONS
+        table = table if isinstance(table, dict) else {}
+        own = {k: v for k, v in table.items() if k not in {o.name for o in common_schema}}
+        common = {k: v for k, v in table.items() if k not in own}
+        options = self._options(own, plugin_class.options, where)
+        common_values = self._options(common, common_schema, where)
+        problems = getattr(plugin_class, "check_options", None)
+        for key, message in problems(options) if problems else ():
+            self.problem(where, key, message)
+        return PluginConfig(kind, name, index, options, common_values)
+
+    def _options(self, table: Dict[str, Any], schema: Tuple[Option, ...], where: str):
+        by_name = {o.name: o for o in schema}
+        values = {o.name: o.default for o in schema}
+        for key, raw in table.items():
+            option = by_name.get(key)
+            if option is None:
+                self.problem(where, key, _unknown_option(key, by_name))
+                continue
+            try:
+                values[key] = option.convert(self._expand_value(raw, where, key))
+            except ValueError as err:
+                self.problem(where, key, str(err))
+        return values
+
+    def _expand_value(self, value: Any, where: str, key: str) -> Any:
+        if isinstance(value, str):
+            return self._expand(value, where, key)
+        if isinstance(value, list):
+            return [self._expand_value(v, where, key) for v in value]
+        if isinstance(value, dict):
+            return {k: self._expand_value(v, where, f"{key}.{k}") for k, v in value.items()}
+        return value
+
+    def _expand(self, text: str, where: str, key: str) -> str:
+        return expand_env(text, self.env, lambda message: self.problem(where, key, message))
+
+    def _is_table(self, value: Any, where: str) -> bool:
+        if isinstance(value, dict):
+            return True
+        self.problem(where, "", f"expected a table, got {type(value).__name__}")
+        return False
+
+
+def _unknown_option(key: str, known: Dict[str, Option]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(key, known, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return f"unknown option {key!r}{hint}"
+
+
+def _unknown_section(key: str) -> str:
+    if key in ("processors", "aggregators", "secretstores"):
+        return f"Telegraf {key} are not supported by agent"
+    return f"unknown section {key!r} (expected agent, global_tags, inputs, outputs)"

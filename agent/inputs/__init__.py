@@ -1,0 +1,17 @@
+"""The input registry: plugin name -> "module:Class". Modules are imported only when used."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Dict, Type
+
+from agent.plugin import Input
+
+INPUTS: Dict[str, str] = {
+    "mem": "agent.inputs.mem:MemInput",
+}
+
+
+def load(name: str) -> Type[Input]:
+    module_name, class_name = INPUTS[name].split(":")
+    return getattr(importlib.import_module(module_name), class_name)

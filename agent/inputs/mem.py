@@ -1,0 +1,169 @@
+"""inputs.mem: Telegraf's `mem` measurement on Linux, read straight from /proc/meminfo.
+
+Values and formulas follow Telegraf's mem plugin over gopsutil: kB * 1024 for sizes, Cached
+includes SReclaimable, HugePages_* are page counts, used = total - available, percentages are
+unrounded floats. Keys the kernel does not report are 0. Where /proc/meminfo does not exist
+(not Linux), psutil fills what it knows.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Dict, List, Optional
+
+from agent.metric import Metric, UInt
+from agent.options import Option
+from agent.plugin import Input
+
+# Telegraf field -> /proc/meminfo key, for the plain byte-valued fields.
+_BYTE_FIELDS = {
+    "active": "Active",
+    "buffered": "Buffers",
+    "commit_limit": "CommitLimit",
+    "committed_as": "Committed_AS",
+    "dirty": "Dirty",
+    "free": "MemFree",
+    "high_free": "HighFree",
+    "high_total": "HighTotal",
+    "huge_page_size": "Hugepagesize",
+    "inactive": "Inactive",
+    "low_free": "LowFree",
+    "low_total": "LowTotal",
+    "mapped": "Mapped",
+    "page_tables": "PageTables",
+    "shared": "Shmem",
+    "slab": "Slab",
+    "sreclaimable": "SReclaimable",
+    "sunreclaim": "SUnreclaim",
+    "swap_cached": "SwapCached",
+    "swap_free": "SwapFree",
+    "swap_total": "SwapTotal",
+    "total": "MemTotal",
+    "vmalloc_chunk": "VmallocChunk",
+    "vmalloc_total": "VmallocTotal",
+    "vmalloc_used": "VmallocUsed",
+    "write_back": "Writeback",
+    "write_back_tmp": "WritebackTmp",
+}
+_COUNT_FIELDS = {"huge_pages_free": "HugePages_Free", "huge_pages_total": "HugePages_Total"}
+_EXTENDED_FIELDS = {
+    "active_anon": "Active(anon)",
+    "active_file": "Active(file)",
+    "inactive_anon": "Inactive(anon)",
+    "inactive_file": "Inactive(file)",
+    "percpu": "Percpu",
+    "unevictable": "Unevictable",
+}
+
+
+class MemInput(Input):
+    name = "mem"
+    description = "RAM and swap usage from /proc/meminfo (Telegraf's mem schema)"
+    options = (
+        Option("collect_extended", "bool", False,
+               "add active_anon, active_file, inactive_anon, inactive_file, percpu, unevictable"),
+    )
+    sample_config = """\
+# Memory usage, as Telegraf's inputs.mem.
+[[inputs.mem]]
+  ## Also collect active/inactive anon and file pages, unevictable and percpu memory.
+  # collect_extended = false
+"""
+
+    def __init__(self, procfs: Optional[str] = None, **options: object) -> None:
+        super().__init__(**options)
+        # HOST_PROC is how Telegraf (gopsutil) is pointed at a host's /proc from a container.
+        self.procfs = procfs or os.environ.get("HOST_PROC") or "/proc"
+
+    def gather(self) -> List[Metric]:
+        meminfo = read_meminfo(os.path.join(self.procfs, "meminfo"))
+        if meminfo is None:
+            return [Metric("mem", _fields_from_psutil())]
+        available = meminfo.get("MemAvailable")
+        if available is None:
+            available = self._estimate_available(meminfo)
+        fields = mem_fields(meminfo, available)
+        if self.collect_extended:
+            fields.update({f: UInt(meminfo.get(k, 0)) for f, k in _EXTENDED_FIELDS.items()})
+        return [Metric("mem", fields)]
+
+    def _estimate_available(self, meminfo: Dict[str, int]) -> int:
+        """gopsutil's estimate for kernels without MemAvailable (< 3.14)."""
+        free, cached = meminfo.get("MemFree", 0), _cached(meminfo)
+        if not all(k in meminfo for k in ("Active(file)", "Inactive(file)", "SReclaimable")):
+            return free + cached
+        low = _zoneinfo_low_watermark(os.path.join(self.procfs, "zoneinfo"))
+        if low is None:
+            return free + cached
+        page_cache = meminfo["Active(file)"] + meminfo["Inactive(file)"]
+        page_cache -= min(page_cache // 2, low)
+        reclaimable = meminfo["SReclaimable"]
+        return max(0, free - low + page_cache + reclaimable - min(reclaimable // 2, low))
+
+
+def read_meminfo(path: str) -> Optional[Dict[str, int]]:
+    """{key: value} with sizes in bytes and HugePages_* as counts; None if there is no file."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except FileNotFoundError:
+        return None
+    values = {}
+    for line in data.decode("ascii", "replace").splitlines():
+        key, _, rest = line.partition(":")
+        parts = rest.split()
+        if not parts or not parts[0].isdigit():
+            continue
+        multiplier = 1024 if len(parts) > 1 and parts[1] == "kB" else 1
+        values[key] = int(parts[0]) * multiplier
+    return values
+
+
+def mem_fields(meminfo: Dict[str, int], available: int) -> Dict[str, object]:
+    """The 34 fields of Telegraf's mem measurement, sorted by name."""
+    total = meminfo.get("MemTotal", 0)
+    fields: Dict[str, object] = {f: UInt(meminfo.get(k, 0)) for f, k in _BYTE_FIELDS.items()}
+    fields.update({f: UInt(meminfo.get(k, 0)) for f, k in _COUNT_FIELDS.items()})
+    used = max(0, total - available)
+    fields["available"] = UInt(available)
+    fields["cached"] = UInt(_cached(meminfo))
+    fields["used"] = UInt(used)
+    # Telegraf's float arithmetic, in its order: 100*float64(x)/float64(total).
+    fields["available_percent"] = 100 * float(available) / total if total else math.nan
+    fields["used_percent"] = 100 * float(used) / total if total else math.nan
+    return dict(sorted(fields.items()))
+
+
+def _cached(meminfo: Dict[str, int]) -> int:
+    return meminfo.get("Cached", 0) + meminfo.get("SReclaimable", 0)
+
+
+def _zoneinfo_low_watermark(path: str) -> Optional[int]:
+    try:
+        with open(path, encoding="ascii", errors="replace") as handle:
+            lines = handle.read().splitlines()
+    except OSError:
+        return None
+    pages = 0
+    for line in lines:
+        parts = line.split()
+        if len(parts) >= 2 and parts[0] == "low" and parts[1].isdigit():
+            pages += int(parts[1])
+    return pages * os.sysconf("SC_PAGE_SIZE")
+
+
+def _fields_from_psutil() -> Dict[str, object]:
+    """Not Linux: the fields psutil knows, the rest 0, same names and types."""
+    import psutil
+
+    vm = psutil.virtual_memory()
+    meminfo = {
+        "MemTotal": vm.total, "MemFree": vm.free,
+        "Active": getattr(vm, "active", 0), "Inactive": getattr(vm, "inactive", 0),
+        "Buffers": getattr(vm, "buffers", 0), "Cached": getattr(vm, "cached", 0),
+        "Shmem": getattr(vm, "shared", 0), "Slab": getattr(vm, "slab", 0),
+    }
+    swap = psutil.swap_memory()
+    meminfo.update(SwapTotal=swap.total, SwapFree=swap.free)
+    return mem_fields(meminfo, vm.available)

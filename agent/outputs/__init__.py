@@ -1,0 +1,17 @@
+"""The output registry: plugin name -> "module:Class". Modules are imported only when used."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Dict, Type
+
+from agent.plugin import Output
+
+OUTPUTS: Dict[str, str] = {
+    "file": "agent.outputs.file:FileOutput",
+}
+
+
+def load(name: str) -> Type[Output]:
+    module_name, class_name = OUTPUTS[name].split(":")
+    return getattr(importlib.import_module(module_name), class_name)

@@ -1,0 +1,38 @@
+"""sd_notify over $NOTIFY_SOCKET (no dependency): READY, RELOADING, STOPPING, WATCHDOG."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+
+
+def notify(state: str) -> bool:
+    """Send a state string to systemd; False when not running under a notify-type unit."""
+    address = os.environ.get("NOTIFY_SOCKET", "")
+    if not address:
+        return False
+    if address.startswith("@"):
+        address = "\0" + address[1:]
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+            sock.connect(address)
+            sock.sendall(state.encode())
+        return True
+    except OSError:
+        return False
+
+
+def reloading() -> bool:
+    # systemd >= 253 wants MONOTONIC_USEC with RELOADING=1 for Type=notify-reload.
+    return notify(f"RELOADING=1\nMONOTONIC_USEC={time.monotonic_ns() // 1000}")
+
+
+def watchdog_interval() -> float:
+    """Seconds between WATCHDOG=1 pings (half of WatchdogSec), or 0 when not asked for."""
+    try:
+        usec = int(os.environ.get("WATCHDOG_USEC", "0"))
+        pid = int(os.environ.get("WATCHDOG_PID", str(os.getpid())))
+    except ValueError:
+        return 0.0
+    return usec / 2e6 if usec > 0 and pid == os.getpid() else 0.0
