@@ -8,10 +8,10 @@ schedule (none). Stdin closing, SIGTERM or SIGINT end the process with exit code
 from __future__ import annotations
 
 import logging
+import os
 import signal
-import sys
 import threading
-from typing import BinaryIO, Optional
+from typing import Optional
 
 from agent.config import Config
 from agent.outputs.file import FileOutput
@@ -23,7 +23,7 @@ SIGNAL_MODES = ("none", "STDIN", "SIGHUP", "SIGUSR1", "SIGUSR2")
 _GATHER = -1  # pseudo signal number: a newline arrived on stdin
 
 
-def run_execd(config: Config, mode: str, stdin: Optional[BinaryIO] = None) -> int:
+def run_execd(config: Config, mode: str, stdin_fd: int = 0) -> int:
     stop_signals = (signal.SIGTERM, signal.SIGINT)
     trigger = getattr(signal, mode, None) if mode.startswith("SIG") else None
     events = SignalQueue(stop_signals + ((trigger,) if trigger else ()))
@@ -32,7 +32,7 @@ def run_execd(config: Config, mode: str, stdin: Optional[BinaryIO] = None) -> in
     agent = Agent(config, sinks=[FileOutput(files=["stdout"], influx_uint_support=True)],
                   execd=True)
     agent.start()
-    _watch_stdin(stdin or sys.stdin.buffer, events, gather_on_line=(mode == "STDIN"))
+    _watch_stdin(stdin_fd, events, gather_on_line=(mode == "STDIN"))
     if mode == "none":
         agent.start_schedules()
     try:
@@ -53,12 +53,22 @@ def _loop(agent: Agent, events: SignalQueue, trigger: Optional[int]) -> None:
             return
 
 
-def _watch_stdin(stdin: BinaryIO, events: SignalQueue, gather_on_line: bool) -> None:
-    """Read stdin in the background: each line may trigger a gather; EOF means stop."""
+def _watch_stdin(fd: int, events: SignalQueue, gather_on_line: bool) -> None:
+    """Read stdin in the background: each newline may trigger a gather; EOF means stop.
+
+    Raw os.read on the descriptor: a thread blocked inside a buffered reader would abort the
+    interpreter at exit (it holds the reader's lock).
+    """
 
     def read() -> None:
-        for _line in iter(stdin.readline, b""):
-            if gather_on_line:
+        while True:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                chunk = b""
+            if not chunk:
+                break
+            for _ in range(chunk.count(b"\n") if gather_on_line else 0):
                 events.post(_GATHER)
         log.debug("stdin closed; stopping")
         events.post(signal.SIGTERM)
