@@ -119,7 +119,7 @@ class _Checker:
         for key in document:
             if key not in ("agent", "global_tags", "inputs", "outputs"):
                 self.problem(key, "", _unknown_section(key))
-        if not config.inputs:
+        if not document.get("inputs"):
             self.problem("inputs", "", "no inputs configured; add at least one [[inputs.X]]")
         config.warnings = self.warnings
         return config
