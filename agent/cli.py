@@ -8,7 +8,9 @@ import os
 import sys
 from typing import List, Optional
 
-from agent import __version__, config as configmod, log as logsetup, stdio
+from agent import __version__, stdio
+from agent import config as configmod
+from agent import log as logsetup
 from agent.config import EX_CONFIG, ConfigError
 from agent.configsource import SourceError
 

@@ -44,7 +44,8 @@ def parse_duration(text: str) -> float:
         return 0.0
     parts = _DURATION_PART.findall(text)
     if not parts or "".join(a + b for a, b in parts) != text:
-        raise ValueError(f'invalid duration {text!r} (use Go durations like "10s", "1m30s", "500ms")')
+        hint = 'use Go durations like "10s", "1m30s", "500ms"'
+        raise ValueError(f"invalid duration {text!r} ({hint})")
     return sum(float(number) * _UNIT_SECONDS[unit] for number, unit in parts)
 
 

@@ -1,4 +1,4 @@
-"""Drive `agent execd` the way Telegraf's inputs.execd does (plugins/inputs/execd, internal/process).
+"""Drive `agent execd` the way Telegraf's inputs.execd does (plugins/inputs/execd, process).
 
 - stdin, stdout and stderr are pipes; with signal = "STDIN" each gather writes one "\\n";
 - stdout is read as a stream of line protocol (parsed strictly here: anything else is a failure);

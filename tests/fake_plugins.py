@@ -1,0 +1,35 @@
+"""Small inputs for runner tests, added to the explicit registry by the tests that need them."""
+
+import time
+from typing import List
+
+from agent.metric import Metric
+from agent.options import Option
+from agent.plugin import Input
+
+
+class FailingInput(Input):
+    name = "failing"
+    description = "raises on every gather"
+
+    def gather(self) -> List[Metric]:
+        raise RuntimeError("sensor on fire")
+
+
+class SlowInput(Input):
+    name = "slow"
+    description = "takes `delay` seconds per gather"
+    options = (Option("delay", "float", 0.0),)
+
+    def gather(self) -> List[Metric]:
+        time.sleep(self.delay)
+        return [Metric("slow", {"value": 1})]
+
+
+class TaggedInput(Input):
+    name = "tagged"
+    description = "one metric with its own tag and a fixed time"
+
+    def gather(self) -> List[Metric]:
+        return [Metric("tagged", {"a": 1, "b": 2.5, "c": "x"}, {"host": "own", "t": "1"},
+                       time=1_700_000_000_499_999_999)]
