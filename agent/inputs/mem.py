@@ -77,8 +77,13 @@ class MemInput(Input):
         self.procfs = procfs or os.environ.get("HOST_PROC") or "/proc"
 
     def gather(self) -> List[Metric]:
-        meminfo = read_meminfo(os.path.join(self.procfs, "meminfo"))
+        path = os.path.join(self.procfs, "meminfo")
+        meminfo = read_meminfo(path)
         if meminfo is None:
+            if self.procfs != "/proc" or os.path.isdir("/proc/self"):
+                # A host /proc we were pointed at, or Linux itself: psutil would only read our
+                # own /proc and report the wrong machine's memory.
+                raise FileNotFoundError(f"{path} does not exist")
             return [Metric("mem", _fields_from_psutil())]
         available = meminfo.get("MemAvailable")
         if available is None:
