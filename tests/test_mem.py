@@ -479,7 +479,5 @@ def test_explicit_procfs_wins_over_host_proc(tmp_path, monkeypatch):
 
 
 def test_missing_meminfo_under_an_explicit_procfs_is_an_error_not_our_own_memory(tmp_path):
-    import pytest
-
     with pytest.raises(FileNotFoundError, match="meminfo does not exist"):
         MemInput(procfs=str(tmp_path)).gather()
