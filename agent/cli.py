@@ -39,6 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
     execd.add_argument("--signal", default="STDIN",
                        choices=("none", "STDIN", "SIGHUP", "SIGUSR1", "SIGUSR2"),
                        help="what triggers a gather, as in the execd config (default STDIN)")
+    write = commands.add_parser("write", parents=[with_config],
+                                help="deliver line protocol from a file or stdin to the outputs")
+    write.add_argument("source", nargs="?", default="-", metavar="FILE|-",
+                       help="line protocol to send (default: stdin)")
     commands.add_parser("check", parents=[with_config], help="validate a config and exit")
     commands.add_parser("plugins", parents=[common], help="list inputs and outputs with options")
     commands.add_parser("sample-config", parents=[common], help="print a commented config")
@@ -76,7 +80,7 @@ def _dispatch(command: str, args: argparse.Namespace) -> int:
 
         return print_sample_config()
     try:
-        config = _load(args.config)
+        config = _load(args.config, require_inputs=command != "write")
     except ConfigError as err:
         for problem in err.problems:
             log.error("%s", problem)
@@ -100,6 +104,10 @@ def _run_command(command: str, args: argparse.Namespace, config) -> int:
         from agent.execd import run_execd
 
         return run_execd(config, args.signal)
+    if command == "write":
+        from agent.writecmd import run_write
+
+        return run_write(config, args.source)
     _default_output(config)
     from agent import daemon
 
@@ -108,8 +116,8 @@ def _run_command(command: str, args: argparse.Namespace, config) -> int:
     return daemon.serve(config, lambda: _load(args.config))
 
 
-def _load(location: Optional[str]):
-    return configmod.load(location or None, os.environ)
+def _load(location: Optional[str], require_inputs: bool = True):
+    return configmod.load(location or None, os.environ, require_inputs)
 
 
 def _default_output(config) -> None:

@@ -37,6 +37,8 @@ AGENT_OPTIONS: Tuple[Option, ...] = (
     Option("buffer_strategy", "str", "", "disk or memory; default disk when writable",
            choices=("", "disk", "memory")),
     Option("buffer_directory", "str", "", "where disk buffers live"),
+    Option("shutdown_timeout", "duration", 10.0,
+           "how long to keep delivering at shutdown; the rest stays in the disk buffer"),
 )
 # Telegraf [agent] keys that a shared config may carry; accepted, with a warning, and unused.
 IGNORED_AGENT_KEYS = frozenset({
@@ -82,18 +84,20 @@ class ConfigError(Exception):
         self.problems = problems
 
 
-def load(location: Optional[str], env: Mapping[str, str] = os.environ) -> Config:
+def load(location: Optional[str], env: Mapping[str, str] = os.environ,
+         require_inputs: bool = True) -> Config:
     label, text = read_source(location, env)
-    return parse(text, label, env)
+    return parse(text, label, env, require_inputs)
 
 
-def parse(text: str, label: str, env: Mapping[str, str] = os.environ) -> Config:
+def parse(text: str, label: str, env: Mapping[str, str] = os.environ,
+          require_inputs: bool = True) -> Config:
     """Validate a config text; raises ConfigError listing every problem."""
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise ConfigError([f"{label}: TOML syntax error: {err}"]) from None
-    checker = _Checker(label, env)
+    checker = _Checker(label, env, require_inputs)
     config = checker.check(document)
     if checker.problems:
         raise ConfigError(checker.problems)
@@ -101,7 +105,8 @@ def parse(text: str, label: str, env: Mapping[str, str] = os.environ) -> Config:
 
 
 class _Checker:
-    def __init__(self, label: str, env: Mapping[str, str]) -> None:
+    def __init__(self, label: str, env: Mapping[str, str], require_inputs: bool) -> None:
+        self.require_inputs = require_inputs
         self.label = label
         self.env = env
         self.problems: List[str] = []
@@ -119,7 +124,7 @@ class _Checker:
         for key in document:
             if key not in ("agent", "global_tags", "inputs", "outputs"):
                 self.problem(key, "", _unknown_section(key))
-        if not document.get("inputs"):
+        if not document.get("inputs") and self.require_inputs:
             self.problem("inputs", "", "no inputs configured; add at least one [[inputs.X]]")
         config.warnings = self.warnings
         return config

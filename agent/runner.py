@@ -29,7 +29,7 @@ class Agent:
         host = None if execd else hostname(config.agent)
         self.inputs = [RunningInput(p, config, host) for p in config.inputs]
         if sinks is None:
-            sinks = [RunningOutput(p) for p in config.outputs]
+            sinks = [RunningOutput(p, config) for p in config.outputs]
         self.sinks = sinks
         self.schedules: List[InputSchedule] = []
         self.broken_pipe = threading.Event()

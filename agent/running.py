@@ -9,9 +9,11 @@ from typing import Dict, List, Optional, Sequence
 
 from agent import inputs, outputs
 from agent.config import Config, PluginConfig
+from agent.delivery.settings import delivery_settings
 from agent.filters import Filter
 from agent.metric import Metric
 from agent.plugin import Input, Output
+from agent.selfstats import RUNNING_INPUTS, RUNNING_OUTPUTS, GatherStats
 
 NS = 1_000_000_000
 
@@ -64,17 +66,25 @@ class RunningInput:
         if host:
             self.global_tags.setdefault("host", host)
         self.filter = Filter(common)
+        self.stats = GatherStats()
+        RUNNING_INPUTS.add(self)
 
     def gather(self) -> List[Metric]:
         """Gather, decorate and return metrics; an exception is logged, never raised."""
+        started = time.perf_counter_ns()
         try:
             metrics = self.plugin.gather()
         except Exception as err:  # noqa: BLE001 - one input must never stop the others
+            self.stats.errors += 1
             self.log.error("Error in plugin: %s", err)
             self.log.debug("traceback", exc_info=True)
             return []
+        finally:
+            self.stats.gather_time_ns = time.perf_counter_ns() - started
         now = time.time_ns()
-        return [m for m in metrics if self._decorate(m, now)]
+        metrics = [m for m in metrics if self._decorate(m, now)]
+        self.stats.metrics_gathered += len(metrics)
+        return metrics
 
     def _decorate(self, metric: Metric, now: int) -> bool:
         common = self.config.common
@@ -94,12 +104,18 @@ class RunningInput:
 
 
 class RunningOutput:
-    def __init__(self, pconf: PluginConfig, **boundary: object) -> None:
+    def __init__(self, pconf: PluginConfig, config: Config, **boundary: object) -> None:
         self.config = pconf
         self.label = pconf.label
-        self.plugin: Output = outputs.load(pconf.name)(**boundary, **pconf.options)
+        plugin_class = outputs.load(pconf.name)
+        if getattr(plugin_class, "spooled", False):
+            boundary.setdefault(
+                "delivery", delivery_settings(config.agent, pconf.common, config.source))
+        self.plugin: Output = plugin_class(**boundary, **pconf.options)
         self.plugin.log = self.log = plugin_logger(pconf)
         self.filter = Filter(pconf.common)
+        self.metrics_filtered = 0
+        RUNNING_OUTPUTS.add(self)
 
     def connect(self) -> None:
         self.plugin.connect()
@@ -109,7 +125,9 @@ class RunningOutput:
 
     def write(self, metrics: Sequence[Metric]) -> None:
         if self.filter.active:
+            count = len(metrics)
             metrics = [m for m in (m.copy() for m in metrics) if self.filter.apply(m)]
+            self.metrics_filtered += count - len(metrics)
         if not metrics:
             return
         try:

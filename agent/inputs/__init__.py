@@ -8,6 +8,7 @@ from typing import Dict, Type
 from agent.plugin import Input
 
 INPUTS: Dict[str, str] = {
+    "internal": "agent.inputs.internal:InternalInput",
     "mem": "agent.inputs.mem:MemInput",
 }
 

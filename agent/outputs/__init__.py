@@ -9,6 +9,8 @@ from agent.plugin import Output
 
 OUTPUTS: Dict[str, str] = {
     "file": "agent.outputs.file:FileOutput",
+    "influxdb": "agent.outputs.influxdb:InfluxDBOutput",
+    "influxdb_v2": "agent.outputs.influxdb_v2:InfluxDBv2Output",
 }
 
 

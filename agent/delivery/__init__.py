@@ -1,0 +1,1 @@
+"""Delivery to network outputs: a durable spool per output drained by its own writer thread."""

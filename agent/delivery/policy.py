@@ -1,0 +1,69 @@
+"""What a server's answer means for a batch, and how long to wait before trying again."""
+
+from __future__ import annotations
+
+import email.utils
+import random
+import time
+from dataclasses import dataclass
+from typing import Optional
+
+BACKOFF_BASE = 1.0
+BACKOFF_CAP = 300.0
+
+OK, RETRY, REJECT, AUTH = "ok", "retry", "reject", "auth"
+
+
+@dataclass
+class Outcome:
+    """A transport's answer: kind (ok/retry/reject/auth), HTTP status (0 = no answer), reason."""
+
+    kind: str
+    status: int = 0
+    reason: str = ""
+    retry_after: Optional[float] = None
+
+
+def classify(status: int, reason: str, retry_after: Optional[str] = None) -> Outcome:
+    """2xx delivered; 429/5xx retry; 401/403/404 a config problem (retry); other 4xx reject."""
+    if 200 <= status < 300:
+        return Outcome(OK, status)
+    delay = parse_retry_after(retry_after)
+    if status == 429 or status >= 500:
+        return Outcome(RETRY, status, reason, delay)
+    if status in (401, 403, 404):
+        return Outcome(AUTH, status, reason, delay)
+    return Outcome(REJECT, status, reason)
+
+
+def parse_retry_after(value: Optional[str]) -> Optional[float]:
+    """Retry-After in seconds, or as an HTTP date."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+class Backoff:
+    """Exponential backoff with full jitter, capped; Retry-After wins when the server says."""
+
+    def __init__(self, base: float = BACKOFF_BASE, cap: float = BACKOFF_CAP) -> None:
+        self.base = base
+        self.cap = cap
+        self.failures = 0
+
+    def next_delay(self, retry_after: Optional[float] = None) -> float:
+        self.failures += 1
+        if retry_after is not None:
+            return min(retry_after, self.cap)
+        return random.uniform(0, min(self.cap, self.base * 2 ** (self.failures - 1)))
+
+    def reset(self) -> None:
+        self.failures = 0

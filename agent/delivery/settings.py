@@ -1,0 +1,77 @@
+"""Where an output's spool lives and how it is drained, from [agent] and the output's options."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any, Dict, Optional
+
+log = logging.getLogger("agent.delivery")
+
+
+@dataclass
+class DeliverySettings:
+    directory: Optional[str]  # None: memory buffer
+    batch_size: int
+    buffer_limit: int
+    flush_interval: float
+    flush_jitter: float
+    shutdown_timeout: float
+
+    def spool_path(self, plugin: str, identity: str) -> Optional[str]:
+        """One spool per destination: the same URLs and bucket find their backlog again."""
+        if not self.directory:
+            return None
+        digest = hashlib.sha256(identity.encode()).hexdigest()[:12]
+        return os.path.join(self.directory, f"{plugin}-{digest}.sqlite")
+
+    @property
+    def dead_letter_path(self) -> Optional[str]:
+        return os.path.join(self.directory, "dead-letter.lp") if self.directory else None
+
+
+def delivery_settings(agent: Dict[str, Any], common: Dict[str, Any],
+                      config_source: str) -> DeliverySettings:
+    return DeliverySettings(
+        directory=buffer_directory(agent, config_source),
+        batch_size=common.get("metric_batch_size") or agent["metric_batch_size"],
+        buffer_limit=common.get("metric_buffer_limit") or agent["metric_buffer_limit"],
+        flush_interval=common.get("flush_interval") or agent["flush_interval"],
+        flush_jitter=(common.get("flush_jitter") if common.get("flush_jitter") is not None
+                      else agent["flush_jitter"]),
+        shutdown_timeout=agent["shutdown_timeout"],
+    )
+
+
+def buffer_directory(agent: Dict[str, Any], config_source: str) -> Optional[str]:
+    """The disk buffer's directory, or None for the memory strategy.
+
+    [agent] buffer_directory, else systemd's $STATE_DIRECTORY (StateDirectory=), else a
+    directory per config under ~/.local/state/agent/. buffer_strategy = "disk" insists on it;
+    the default falls back to memory (with a warning) when it cannot be written.
+    """
+    if agent["buffer_strategy"] == "memory":
+        return None
+    directory = agent["buffer_directory"] or _default_directory(config_source)
+    try:
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        writable = os.access(directory, os.W_OK | os.X_OK)
+    except OSError:
+        writable = False
+    if writable:
+        return directory
+    if agent["buffer_strategy"] == "disk":
+        raise OSError(f"buffer_directory {directory} is not writable")
+    log.warning("Cannot write %s; buffering in memory (lost on restart)", directory)
+    return None
+
+
+def _default_directory(config_source: str) -> str:
+    state = os.environ.get("STATE_DIRECTORY", "").split(":")[0]
+    if state:
+        return state
+    base = os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state")
+    name = hashlib.sha256(config_source.encode()).hexdigest()[:12]
+    return os.path.join(base, "agent", name)

@@ -1,0 +1,170 @@
+"""The writer thread of one network output: drains its spool in batches, never loses a line.
+
+- sends up to batch_size lines every flush_interval (+ jitter), or as soon as a batch is full;
+- retry/auth outcomes (connection errors, timeouts, 429, 5xx, 401/403/404): the same lines are
+  tried again after an exponential, jittered backoff (Retry-After honoured); nothing is dropped;
+- reject outcomes (other 4xx): the batch is split in halves until the bad lines are isolated;
+  the good ones land, each bad one goes to the dead-letter file with the server's reason.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import random
+import threading
+import time
+from typing import Callable, List, Optional, Protocol
+
+from agent.delivery.deadletter import DeadLetters
+from agent.delivery.policy import AUTH, OK, REJECT, Backoff, Outcome
+from agent.delivery.spool import Row, Spool
+
+
+class Transport(Protocol):
+    label: str
+
+    def send(self, key: str, body: str) -> Outcome: ...
+
+    def close(self) -> None: ...
+
+
+class WriteStats:
+    """Counters for inputs.internal's internal_write."""
+
+    def __init__(self) -> None:
+        self.metrics_added = 0
+        self.metrics_written = 0
+        self.errors = 0
+        self.write_time_ns = 0
+
+
+class Writer:
+    def __init__(self, name: str, spool: Spool, transport: Transport,
+                 dead_letters: DeadLetters, batch_size: int, flush_interval: float,
+                 flush_jitter: float, log: logging.Logger | logging.LoggerAdapter,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.name = name
+        self.spool = spool
+        self.transport = transport
+        self.dead_letters = dead_letters
+        self.batch_size = batch_size
+        self.flush_interval = flush_interval
+        self.flush_jitter = flush_jitter
+        self.log = log
+        self.clock = clock
+        self.stats = WriteStats()
+        self.backoff = Backoff()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._cond = threading.Condition()
+        self._deadline: Optional[float] = None  # flush until then, ignoring the interval
+        self._failing_since: Optional[float] = None
+        self._retry_after: Optional[float] = None
+        self._thread = threading.Thread(target=self._run, name=f"write {name}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def added(self, count: int) -> None:
+        """Called after lines went into the spool: wake up when a full batch is waiting."""
+        self.stats.metrics_added += count
+        if len(self.spool) >= self.batch_size:
+            self._wake.set()
+
+    def flush(self, timeout: float) -> bool:
+        """Deliver everything now, for at most timeout seconds; True when the spool is empty."""
+        with self._cond:
+            self._deadline = self.clock() + timeout
+            self._wake.set()
+            self._cond.wait_for(lambda: len(self.spool) == 0 or self._past_deadline(), timeout)
+            self._deadline = None
+        return len(self.spool) == 0
+
+    def stop(self, timeout: float) -> bool:
+        """Flush for at most timeout, then stop; what is left stays in the spool."""
+        empty = self.flush(timeout)
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(1.0)
+        if not empty:
+            where = "on disk for the next start" if self.spool.durable else "lost (memory buffer)"
+            self.log.warning("%d metric(s) not delivered at shutdown: %s", len(self.spool), where)
+        return empty
+
+    def _past_deadline(self) -> bool:
+        return self._deadline is not None and self.clock() >= self._deadline
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            if self._deadline is None or self._past_deadline():
+                jitter = random.uniform(0, self.flush_jitter) if self.flush_jitter else 0.0
+                self._wake.wait(self.flush_interval + jitter)
+            self._wake.clear()
+            if not self._stop.is_set():
+                self._drain()
+            with self._cond:
+                self._cond.notify_all()
+
+    def _drain(self) -> None:
+        while len(self.spool) and not self._stop.is_set():
+            rows = self.spool.peek(self.batch_size)
+            for key, group in itertools.groupby(rows, key=lambda row: row[1]):
+                if not self._deliver(key, list(group)):
+                    self._wait_backoff()
+                    return
+            with self._cond:
+                self._cond.notify_all()
+            if len(self.spool) < self.batch_size and self._deadline is None:
+                return  # a partial batch waits for the next flush_interval
+
+    def _deliver(self, key: str, rows: List[Row]) -> bool:
+        """Send rows; on reject, bisect. False: stop and retry these rows later."""
+        started = time.perf_counter_ns()
+        outcome = self.transport.send(key, "".join(row[2] for row in rows))
+        self.stats.write_time_ns += time.perf_counter_ns() - started
+        if outcome.kind == OK:
+            self.spool.remove([row[0] for row in rows])
+            self.stats.metrics_written += len(rows)
+            self._recovered()
+            return True
+        self.stats.errors += 1
+        if outcome.kind != REJECT:
+            self._failed(outcome)
+            return False
+        if len(rows) == 1:
+            self._dead_letter(rows[0], outcome)
+            return True
+        middle = len(rows) // 2
+        return self._deliver(key, rows[:middle]) and self._deliver(key, rows[middle:])
+
+    def _dead_letter(self, row: Row, outcome: Outcome) -> None:
+        reason = f"HTTP {outcome.status}: {outcome.reason}"
+        self.dead_letters.add(self.name, reason, row[2])
+        self.spool.remove([row[0]])
+        self.log.error("Rejected by %s and moved to the dead-letter file: %s (%s)",
+                       self.transport.label, row[2].strip()[:200], reason)
+
+    def _failed(self, outcome: Outcome) -> None:
+        self._retry_after = outcome.retry_after
+        what = f"HTTP {outcome.status}: {outcome.reason}" if outcome.status else outcome.reason
+        if self._failing_since is None:
+            self._failing_since = self.clock()
+            hint = " (check the token, organization and bucket)" if outcome.kind == AUTH else ""
+            self.log.error("Cannot write to %s: %s%s; %d metric(s) kept, retrying",
+                           self.transport.label, what, hint, len(self.spool))
+        else:
+            self.log.debug("still failing: %s", what)
+
+    def _recovered(self) -> None:
+        if self._failing_since is not None:
+            self.log.info("Writing to %s again after %.1fs of failures",
+                          self.transport.label, self.clock() - self._failing_since)
+            self._failing_since = None
+        self.backoff.reset()
+
+    def _wait_backoff(self) -> None:
+        delay = self.backoff.next_delay(self._retry_after)
+        if self._deadline is not None:
+            delay = min(delay, max(0.0, self._deadline - self.clock()))
+        self._stop.wait(delay)
