@@ -6,6 +6,7 @@ import sys
 import pytest
 
 from agent.config import ConfigError, load, parse
+from agent.inputs import INPUTS
 from agent.configsource import DEFAULT_LABEL, expand_env
 from agent.options import parse_duration
 
@@ -101,7 +102,8 @@ def test_every_problem_is_reported_at_once():
         "did you mean 'collection_jitter'?",
         "/etc/agent/ram.toml: [inputs.mem] collect_extended: expected true or false, "
         "got string 'yes'",
-        "/etc/agent/ram.toml: [inputs.cpu]: unknown input plugin 'cpu' (available: mem)",
+        "/etc/agent/ram.toml: [inputs.cpu]: unknown input plugin 'cpu' "
+        f"(available: {', '.join(sorted(INPUTS))})",
         "/etc/agent/ram.toml: [outputs.file] files: expected a list of strings, "
         "got string 'stdout'",
         "/etc/agent/ram.toml: [outputs.file] data_format: must be one of 'influx', got 'json'",
