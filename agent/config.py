@@ -37,6 +37,9 @@ AGENT_OPTIONS: Tuple[Option, ...] = (
     Option("buffer_strategy", "str", "", "disk or memory; default disk when writable",
            choices=("", "disk", "memory")),
     Option("buffer_directory", "str", "", "where disk buffers live"),
+    Option("retry_max_interval", "duration", 300.0,
+           "longest wait between retries of a failing write (exponential backoff cap)",
+           minimum=0.001),
     Option("shutdown_timeout", "duration", 10.0,
            "how long to keep delivering at shutdown; the rest stays in the disk buffer"),
 )

@@ -6,8 +6,8 @@ import sys
 import pytest
 
 from agent.config import ConfigError, load, parse
-from agent.inputs import INPUTS
 from agent.configsource import DEFAULT_LABEL, expand_env
+from agent.inputs import INPUTS
 from agent.options import parse_duration
 
 

@@ -19,6 +19,7 @@ class DeliverySettings:
     flush_interval: float
     flush_jitter: float
     shutdown_timeout: float
+    retry_max_interval: float = 300.0
 
     def spool_path(self, plugin: str, identity: str) -> Optional[str]:
         """One spool per destination: the same URLs and bucket find their backlog again."""
@@ -42,6 +43,7 @@ def delivery_settings(agent: Dict[str, Any], common: Dict[str, Any],
         flush_jitter=(common.get("flush_jitter") if common.get("flush_jitter") is not None
                       else agent["flush_jitter"]),
         shutdown_timeout=agent["shutdown_timeout"],
+        retry_max_interval=agent["retry_max_interval"],
     )
 
 

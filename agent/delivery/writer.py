@@ -43,6 +43,7 @@ class Writer:
     def __init__(self, name: str, spool: Spool, transport: Transport,
                  dead_letters: DeadLetters, batch_size: int, flush_interval: float,
                  flush_jitter: float, log: logging.Logger | logging.LoggerAdapter,
+                 retry_max_interval: float = 300.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.name = name
         self.spool = spool
@@ -54,7 +55,7 @@ class Writer:
         self.log = log
         self.clock = clock
         self.stats = WriteStats()
-        self.backoff = Backoff()
+        self.backoff = Backoff(cap=retry_max_interval)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._cond = threading.Condition()

@@ -56,6 +56,7 @@ class SpooledOutput(Output):
             f"outputs.{self.name}", self.spool, self.make_transport(),
             DeadLetters(settings.dead_letter_path), settings.batch_size,
             settings.flush_interval, settings.flush_jitter, self.log,
+            settings.retry_max_interval,
         )
         self.writer.start()
 

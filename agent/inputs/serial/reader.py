@@ -1,0 +1,138 @@
+"""The background reader: keeps the port open (reopening with backoff), feeds the protocol,
+stamps each reading with the time its last byte arrived, hands readings to a sink."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Callable, List, Optional
+
+from agent.inputs.serial.counters import Counters
+from agent.inputs.serial.port import Port, PortError
+from agent.inputs.serial.protocol import Protocol
+from agent.metric import Metric
+
+
+class Backoff:
+    """Delays between reopen attempts: first, doubling up to limit; reset when healthy."""
+
+    def __init__(self, first: float = 1.0, limit: float = 30.0) -> None:
+        self.first = first
+        self.limit = limit
+        self._next = first
+
+    def next(self) -> float:
+        delay, self._next = self._next, min(self._next * 2, self.limit)
+        return delay
+
+    def reset(self) -> None:
+        self._next = self.first
+
+
+class Reader:
+    """One thread per port. A read error closes the port and logs one warning; reopening is
+    retried with backoff and logged at debug level until it succeeds."""
+
+    def __init__(self, port: Port, protocol: Protocol, sink: Callable[[List[Metric]], None],
+                 counters: Counters, log, clock: Callable[[], int] = time.time_ns,
+                 backoff: Optional[Backoff] = None) -> None:
+        self.port = port
+        self.protocol = protocol
+        self.sink = sink
+        self.counters = counters
+        self.log = log
+        self.clock = clock
+        self.backoff = backoff or Backoff()
+        self.byte_ns = port.settings.byte_ns
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True,
+                                        name=f"serial {port.settings.url}")
+        self._failing = False  # an outage is in progress and has been logged
+        self._was_open = False
+        self._healthy = False  # data read since the last open: backoff starts over
+        self._last_time = 0
+
+    def start(self) -> None:
+        """Try to open right away (so a first gather can already ask), then read in a thread."""
+        self._open()
+        self._thread.start()
+
+    def stop(self, timeout: float = 0.9) -> None:
+        self._stopping.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+        if not self._thread.is_alive():
+            self.port.close()
+
+    def write(self, data: bytes) -> bool:
+        """Send bytes if the port is open; False if it is not (or the write failed)."""
+        try:
+            self.port.write(data)
+        except PortError as err:
+            self.log.debug("write to %s failed: %s", self.port.settings.url, err)
+            return False
+        return True
+
+    def _run(self) -> None:
+        try:
+            while not self._stopping.is_set():
+                if not self.port.is_open and not self._open():
+                    self._stopping.wait(self.backoff.next())
+                    continue
+                try:
+                    data = self.port.read()
+                except PortError as err:
+                    self._lost(err)
+                    continue
+                if data:
+                    self._received(data, self.clock())
+        finally:
+            self.port.close()
+
+    def _open(self) -> bool:
+        url = self.port.settings.url
+        try:
+            self.port.open()
+            self.port.write(self.protocol.reset())
+        except PortError as err:
+            self.port.close()
+            self.counters.add("open_errors")
+            if self._failing:
+                self.log.debug("still cannot open %s: %s", url, err)
+            else:
+                self._failing = True
+                self.log.warning("Cannot open %s: %s; retrying in the background", url, err)
+            return False
+        self.counters.add("opens")
+        if self._was_open:
+            self.counters.add("reconnects")
+        if self._failing:
+            self.log.info("Opened %s; reading again", url)
+        self._failing, self._was_open, self._healthy = False, True, False
+        return True
+
+    def _lost(self, err: PortError) -> None:
+        self.port.close()
+        self.counters.add("read_errors")
+        self._failing = True
+        self.log.warning("Lost %s: %s; reopening with backoff", self.port.settings.url, err)
+        if self._healthy:
+            self.backoff.reset()
+
+    def _received(self, data: bytes, now: int) -> None:
+        self.counters.add("bytes_read", len(data))
+        if not self._healthy:
+            self._healthy = True
+            self.backoff.reset()
+        readings = self.protocol.feed(data)
+        if not readings:
+            return
+        metrics = []
+        for after, metric in readings:
+            if metric.time is None:
+                # The last byte of a reading arrived `after` characters before the read ended;
+                # distinct times keep readings of one chunk from overwriting each other.
+                stamp = max(now - after * self.byte_ns, self._last_time + 1)
+                metric.time = self._last_time = stamp
+            metrics.append(metric)
+        self.sink(metrics)
