@@ -31,6 +31,10 @@ class Agent:
         if sinks is None:
             sinks = [RunningOutput(p, config) for p in config.outputs]
         self.sinks = sinks
+        for running in self.inputs:
+            bind = getattr(running.plugin, "bind", None)
+            if bind is not None:
+                bind(self)  # inputs.internal reports on the agent that runs it
         self.schedules: List[InputSchedule] = []
         self.broken_pipe = threading.Event()
         self._emit_lock = threading.Lock()

@@ -13,7 +13,7 @@ from agent.delivery.settings import delivery_settings
 from agent.filters import Filter
 from agent.metric import Metric
 from agent.plugin import Input, Output
-from agent.selfstats import RUNNING_INPUTS, RUNNING_OUTPUTS, GatherStats
+from agent.selfstats import GatherStats
 
 NS = 1_000_000_000
 
@@ -67,7 +67,6 @@ class RunningInput:
             self.global_tags.setdefault("host", host)
         self.filter = Filter(common)
         self.stats = GatherStats()
-        RUNNING_INPUTS.add(self)
 
     def gather(self) -> List[Metric]:
         """Gather, decorate and return metrics; an exception is logged, never raised."""
@@ -115,7 +114,6 @@ class RunningOutput:
         self.plugin.log = self.log = plugin_logger(pconf)
         self.filter = Filter(pconf.common)
         self.metrics_filtered = 0
-        RUNNING_OUTPUTS.add(self)
 
     def connect(self) -> None:
         self.plugin.connect()

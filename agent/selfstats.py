@@ -1,12 +1,6 @@
-"""The agent's own counters: running inputs and outputs register here; inputs.internal reads."""
+"""The agent's own counters, kept by each running input (inputs.internal reads them)."""
 
 from __future__ import annotations
-
-import weakref
-from typing import Any
-
-RUNNING_INPUTS: weakref.WeakSet[Any] = weakref.WeakSet()
-RUNNING_OUTPUTS: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
 class GatherStats:

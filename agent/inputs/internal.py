@@ -14,7 +14,6 @@ from typing import Dict, List
 from agent import __version__
 from agent.metric import Metric
 from agent.plugin import Input
-from agent.selfstats import RUNNING_INPUTS, RUNNING_OUTPUTS
 
 
 class InternalInput(Input):
@@ -25,6 +24,11 @@ class InternalInput(Input):
 [[inputs.internal]]
 """
 
+    agent = None
+
+    def bind(self, agent: object) -> None:
+        self.agent = agent
+
     def gather(self) -> List[Metric]:
         version = {"version": __version__, "python_version": platform.python_version()}
         metrics = self._gathers(version) + self._writes(version)
@@ -34,7 +38,7 @@ class InternalInput(Input):
 
     def _gathers(self, version: Dict[str, str]) -> List[Metric]:
         metrics = []
-        for running in sorted(RUNNING_INPUTS, key=lambda r: r.label):
+        for running in sorted(self.agent.inputs if self.agent else [], key=lambda r: r.label):
             tags = {"input": running.config.name, **_alias(running), **version}
             stats = running.stats
             metrics.append(Metric("internal_gather", {
@@ -47,7 +51,9 @@ class InternalInput(Input):
 
     def _writes(self, version: Dict[str, str]) -> List[Metric]:
         metrics = []
-        for running in sorted(RUNNING_OUTPUTS, key=lambda r: r.label):
+        sinks = self.agent.sinks if self.agent else []
+        for running in sorted((s for s in sinks if hasattr(s, "config")),
+                              key=lambda r: r.label):
             stats = getattr(running.plugin, "write_stats", None)
             fields = dict(stats()) if callable(stats) else {}
             if not fields:

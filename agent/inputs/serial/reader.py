@@ -9,7 +9,7 @@ from typing import Callable, List, Optional
 
 from agent.inputs.serial.counters import Counters
 from agent.inputs.serial.port import Port, PortError
-from agent.inputs.serial.protocol import Protocol
+from agent.inputs.serial.protocol import Protocol, Reading
 from agent.metric import Metric
 
 
@@ -125,14 +125,16 @@ class Reader:
             self._healthy = True
             self.backoff.reset()
         readings = self.protocol.feed(data)
-        if not readings:
-            return
-        metrics = []
-        for after, metric in readings:
-            if metric.time is None:
-                # The last byte of a reading arrived `after` characters before the read ended;
-                # distinct times keep readings of one chunk from overwriting each other.
-                stamp = max(now - after * self.byte_ns, self._last_time + 1)
-                metric.time = self._last_time = stamp
-            metrics.append(metric)
-        self.sink(metrics)
+        if readings:
+            self._last_time = stamp(readings, now, self.byte_ns, self._last_time)
+            self.sink([metric for _, metric in readings])
+
+
+def stamp(readings: List[Reading], now: int, byte_ns: int, previous: int) -> int:
+    """Give each reading without a time the moment its last byte arrived: `after` characters
+    before the read that ended at `now`. Times never repeat or go back (readings of one chunk
+    must not overwrite each other in InfluxDB). Returns the last time given."""
+    for after, metric in readings:
+        if metric.time is None:
+            previous = metric.time = max(now - after * byte_ns, previous + 1)
+    return previous
