@@ -31,7 +31,8 @@ class Backoff:
 
 class Reader:
     """One thread per port. A read error closes the port and logs one warning; reopening is
-    retried with backoff and logged at debug level until it succeeds."""
+    retried with backoff (reset once data flows) and logged at debug level; when data flows
+    again, one info line says so."""
 
     def __init__(self, port: Port, protocol: Protocol, sink: Callable[[List[Metric]], None],
                  counters: Counters, log, clock: Callable[[], int] = time.time_ns,
@@ -47,9 +48,8 @@ class Reader:
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True,
                                         name=f"serial {port.settings.url}")
-        self._failing = False  # an outage is in progress and has been logged
+        self._failing = False  # an outage has been logged; cleared when data flows again
         self._was_open = False
-        self._healthy = False  # data read since the last open: backoff starts over
         self._last_time = 0
 
     def start(self) -> None:
@@ -83,6 +83,7 @@ class Reader:
                     data = self.port.read()
                 except PortError as err:
                     self._lost(err)
+                    self._stopping.wait(self.backoff.next())
                     continue
                 if data:
                     self._received(data, self.clock())
@@ -93,37 +94,40 @@ class Reader:
         url = self.port.settings.url
         try:
             self.port.open()
-            self.port.write(self.protocol.reset())
+            greeting = self.protocol.reset()
+            if greeting:
+                self.port.write(greeting)
         except PortError as err:
             self.port.close()
             self.counters.add("open_errors")
-            if self._failing:
-                self.log.debug("still cannot open %s: %s", url, err)
-            else:
-                self._failing = True
-                self.log.warning("Cannot open %s: %s; retrying in the background", url, err)
+            self._trouble("Cannot open %s: %s; retrying in the background", url, err)
             return False
         self.counters.add("opens")
         if self._was_open:
             self.counters.add("reconnects")
-        if self._failing:
-            self.log.info("Opened %s; reading again", url)
-        self._failing, self._was_open, self._healthy = False, True, False
+        self._was_open = True
+        self.log.debug("opened %s", url)
         return True
 
     def _lost(self, err: PortError) -> None:
         self.port.close()
         self.counters.add("read_errors")
-        self._failing = True
-        self.log.warning("Lost %s: %s; reopening with backoff", self.port.settings.url, err)
-        if self._healthy:
-            self.backoff.reset()
+        self._trouble("Lost %s: %s; reopening with backoff", self.port.settings.url, err)
+
+    def _trouble(self, message: str, *args: object) -> None:
+        """One warning per outage; the retries that follow are logged at debug level."""
+        if self._failing:
+            self.log.debug(message, *args)
+        else:
+            self._failing = True
+            self.log.warning(message, *args)
 
     def _received(self, data: bytes, now: int) -> None:
         self.counters.add("bytes_read", len(data))
-        if not self._healthy:
-            self._healthy = True
-            self.backoff.reset()
+        if self._failing:
+            self._failing = False
+            self.log.info("Reading %s again", self.port.settings.url)
+        self.backoff.reset()
         readings = self.protocol.feed(data)
         if readings:
             self._last_time = stamp(readings, now, self.byte_ns, self._last_time)
