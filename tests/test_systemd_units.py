@@ -1,0 +1,48 @@
+"""The systemd units: valid for systemd-analyze, and as hardened as the issue asks."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+UNITS = Path(__file__).resolve().parent.parent / "systemd"
+ANALYZE = shutil.which("systemd-analyze")
+pytestmark = pytest.mark.skipif(ANALYZE is None, reason="systemd-analyze not installed")
+
+
+def analyze(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([ANALYZE, *args], capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("unit,limit", [("agent@.service", 2.0), ("telegraf@.service", 4.0)])
+def test_exposure_within_target(unit, limit):
+    result = analyze("security", "--offline=yes", str(UNITS / unit))
+    match = re.search(r"Overall exposure level for \S+: ([\d.]+)", result.stdout)
+    assert match, result.stdout + result.stderr
+    assert float(match.group(1)) <= limit
+
+
+@pytest.mark.parametrize("unit", ["agent@.service", "telegraf@.service"])
+def test_units_verify_cleanly(unit, tmp_path):
+    instance = tmp_path / unit.replace("@", "@ram")
+    instance.write_text((UNITS / unit).read_text())
+    result = analyze("verify", "--man=no", str(instance))
+    problems = [line for line in (result.stdout + result.stderr).splitlines()
+                if line.strip() and "is not executable" not in line]
+    assert problems == []
+
+
+def test_agent_unit_contract():
+    text = (UNITS / "agent@.service").read_text()
+    for line in ("Type=notify", "EnvironmentFile=-/etc/agent/agent-%i.env",
+                 "Environment=AGENT_CONFIG=/etc/agent/%i.toml",
+                 "ExecStart=/usr/local/bin/agent run --config ${AGENT_CONFIG}",
+                 "ExecReload=/bin/kill -HUP $MAINPID", "Restart=on-failure",
+                 "RestartPreventExitStatus=78", "StateDirectory=agent/%i",
+                 "SupplementaryGroups=dialout", "DeviceAllow=char-ttyUSB rw"):
+        assert line in text.splitlines(), line
+    assert "ProcSubset=pid" not in text, "it would hide /proc/meminfo"
