@@ -126,6 +126,13 @@ def _to_tag_filter(value: Any) -> dict:
     return {k: list(v) for k, v in value.items()}
 
 
+def _to_table_list(value: Any) -> list:
+    """A TOML array of tables, e.g. [[inputs.postgresql.query]]; the plugin checks their keys."""
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise ValueError(f"expected [[...]] tables (a list of tables), got {_describe(value)}")
+    return [dict(v) for v in value]
+
+
 def _describe(value: Any) -> str:
     kind = {bool: "boolean", int: "integer", float: "number", str: "string", list: "list",
             dict: "table"}.get(type(value), type(value).__name__)
@@ -136,5 +143,5 @@ def _describe(value: Any) -> str:
 _CONVERTERS = {
     "str": _to_str, "int": _to_int, "float": _to_float, "bool": _to_bool,
     "duration": _to_duration, "str_list": _to_str_list, "str_map": _to_str_map, "size": _to_size,
-    "tag_filter": _to_tag_filter,
+    "tag_filter": _to_tag_filter, "table_list": _to_table_list,
 }

@@ -10,6 +10,7 @@ from agent.plugin import Input
 INPUTS: Dict[str, str] = {
     "internal": "agent.inputs.internal:InternalInput",
     "mem": "agent.inputs.mem:MemInput",
+    "postgresql": "agent.inputs.postgresql:PostgresqlInput",
     "serial": "agent.inputs.serial:SerialInput",
 }
 

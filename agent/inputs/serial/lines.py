@@ -21,6 +21,7 @@ class LineSplitter:
         self.reset()
 
     def reset(self) -> None:
+        self.discarded = b""  # the first line after the last open, if any was dropped
         self._partial = b""
         self._first = True  # the next line end closes the line to discard
         self._overflow = False  # the current line is already too long: drop it at its end
@@ -49,6 +50,7 @@ class LineSplitter:
                 self._first = False
                 self._overflow = False
                 if line:
+                    self.discarded = line
                     self.counters.add("lines_discarded")
             elif self._overflow or len(line) > self.max_length:
                 self._overflow = False
@@ -81,7 +83,12 @@ class LinesProtocol(Protocol):
     def feed(self, data: bytes) -> List[Reading]:
         readings = []
         parse, ok, bad = self.parser.parse, 0, 0
-        for after, line in self.splitter.feed(data):
+        lines = self.splitter.feed(data)
+        if self.splitter.discarded:
+            # A board that resets on open prints its CSV header first: keep it if it is one.
+            self.parser.offer_header(self.splitter.discarded.decode("utf-8", "replace"))
+            self.splitter.discarded = b""
+        for after, line in lines:
             try:
                 metric = parse(line.decode("utf-8", "replace"))
             except ValueError:

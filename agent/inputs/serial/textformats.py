@@ -50,6 +50,9 @@ class TextParser:
     def parse(self, line: str) -> Optional[Metric]:
         return self.metric(self.pairs(line))
 
+    def offer_header(self, line: str) -> None:
+        """A line that was dropped (the first after open): formats with headers may use it."""
+
     def pairs(self, line: str) -> List[Tuple[str, object]]:
         """(key, raw value) pairs; raw values are str (converted here) or JSON values."""
         raise NotImplementedError
@@ -107,6 +110,11 @@ class CSVParser(TextParser):
         self.fixed = bool(list(columns))
         self.columns = [c.strip() for c in columns]
         self.delimiter = delimiter
+
+    def offer_header(self, line: str) -> None:
+        cells = [cell.strip() for cell in line.split(self.delimiter)]
+        if not self.fixed and _is_header(cells):
+            self.columns = cells
 
     def parse(self, line: str) -> Optional[Metric]:
         cells = [cell.strip() for cell in line.split(self.delimiter)]
