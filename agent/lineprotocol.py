@@ -11,7 +11,6 @@ is dropped and counted. Floats never use an exponent and keep every significant 
 
 from __future__ import annotations
 
-import math
 from decimal import Decimal
 from typing import Dict, Iterable, List, Optional, Tuple
 
@@ -23,7 +22,6 @@ _KEY_ESCAPES = str.maketrans({**_CONTROL, ",": "\\,", " ": "\\ ", "=": "\\="})
 _STRING_ESCAPES = str.maketrans({'"': '\\"', "\\": "\\\\"})
 
 _HEADER_CACHE_LIMIT = 4096
-_INF = math.inf
 
 
 def escape_name(name: str) -> str:
@@ -69,7 +67,7 @@ class Serializer:
         self.max_line_bytes = max_line_bytes
         self.stats = SerializeStats()
         self._headers: Dict[Tuple, Optional[str]] = {}
-        self._field_keys: Dict[str, Optional[str]] = {}
+        self._field_keys: Dict[str, str] = {}
 
     def serialize(self, metric: Metric) -> str:
         """The metric's line(s), or "" when it cannot be written (counted in stats)."""
@@ -99,38 +97,47 @@ class Serializer:
         return header
 
     def _pairs(self, fields: Dict[str, object]) -> List[str]:
-        keys = self._field_keys
+        """'key=value' for every field that can be written; the hot path of every gather."""
+        prefixes = self._field_keys
         items = sorted(fields.items()) if self.sort_fields else fields.items()
-        pairs = []
+        uint_suffix = "u" if self.uint_support else ""
+        pairs: List[str] = []
+        append = pairs.append
         for key, value in items:
-            escaped = keys.get(key, False)
-            if escaped is False:
-                escaped = keys[key] = _field_key(key)
-            text = self._value(value)
-            if escaped is None or text is None:
-                self.stats.dropped_fields += 1
-                continue
-            pairs.append(f"{escaped}={text}")
-        if len(keys) > _HEADER_CACHE_LIMIT:
-            keys.clear()
+            prefix = prefixes.get(key)
+            if prefix is None:
+                prefix = prefixes[key] = _field_prefix(key)
+            kind = type(value)
+            if kind is UInt and prefix:
+                if uint_suffix:
+                    append(f"{prefix}{value}u")
+                else:
+                    append(f"{prefix}{value if value <= INT64_MAX else INT64_MAX}i")
+            elif kind is float and prefix and value - value == 0.0:  # NaN/Inf fail this
+                append(prefix + format_float(value))
+            else:
+                text = self._value(value) if prefix else None
+                if text is None:
+                    self.stats.dropped_fields += 1
+                else:
+                    append(prefix + text)
+        if len(prefixes) > _HEADER_CACHE_LIMIT:
+            prefixes.clear()
         return pairs
 
     def _value(self, value: object) -> Optional[str]:
+        """The less common kinds: int, bool, str (and NaN/Inf floats, which are dropped)."""
         kind = type(value)
-        if kind is float:
-            if value != value or value == _INF or value == -_INF:
-                return None
-            return format_float(value)
         if kind is int:
             return f"{value}i" if INT64_MIN <= value <= INT64_MAX else None
-        if kind is UInt:
-            if self.uint_support:
-                return f"{int(value)}u"
-            return f"{min(int(value), INT64_MAX)}i"
         if kind is bool:
             return "true" if value else "false"
         if kind is str:
             return '"' + value.translate(_STRING_ESCAPES) + '"'
+        if kind is UInt:
+            return f"{value}u" if self.uint_support else f"{min(value, INT64_MAX)}i"
+        if kind is float and value - value == 0.0:
+            return format_float(value)
         return None
 
     def _split(self, header: str, pairs: List[str], footer: str) -> str:
@@ -172,8 +179,9 @@ def _build_header(name: str, tags: Dict[str, str]) -> Optional[str]:
     return ",".join(parts) + " "
 
 
-def _field_key(key: str) -> Optional[str]:
+def _field_prefix(key: str) -> str:
+    """'escaped_key=', or "" for a key Telegraf cannot write (empty, trailing backslash)."""
     escaped = escape_key(key)
     if not escaped or escaped.endswith("\\"):
-        return None
-    return escaped
+        return ""
+    return escaped + "="

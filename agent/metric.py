@@ -14,8 +14,10 @@ class UInt(int):
 
     __slots__ = ()
 
+    __str__ = int.__repr__  # f"{value}" gives the digits
+
     def __repr__(self) -> str:
-        return f"UInt({int(self)})"
+        return f"UInt({int.__repr__(self)})"
 
 
 FieldValue = Union[int, float, str, bool]
