@@ -69,15 +69,23 @@ def iter_parse(data: str) -> Iterator[Tuple[int, Result]]:
     """Yield (line number, Metric or ParseError) for each non-blank, non-comment line."""
     pos, end, lineno = 0, len(data), 1
     while pos < end:
-        char = data[pos]
-        if char in " \t\r\n":
-            lineno += char == "\n"
+        newline = data.find("\n", pos)
+        stop = end if newline < 0 else newline
+        line = data[pos:stop]
+        if '"' not in line and "\\" not in line:
+            text = line.strip(" \t\r")
+            metric = _fast_line(text) if text and text[0] != "#" else None
+            if metric is not None or not text or text[0] == "#":
+                if metric is not None:
+                    yield lineno, metric
+                pos, lineno = stop + 1, lineno + 1
+                continue
+        while data[pos] in " \t\r":
             pos += 1
-            continue
-        if char == "#":
+        start = pos
+        if data[pos] == "#":
             pos = _line_end(data, pos)
             continue
-        start = pos
         try:
             metric, pos = _parse_line(data, pos)
             yield lineno, metric
@@ -85,6 +93,53 @@ def iter_parse(data: str) -> Iterator[Tuple[int, Result]]:
             pos = _line_end(data, err.pos)
             yield lineno, ParseError(lineno, err.reason, data[start:pos])
         lineno += data.count("\n", start, pos)
+
+
+def parse_at(data: str, pos: int) -> Tuple[Result, int]:
+    """Parse the one line starting at pos; (Metric or ParseError, position of its end).
+    The ParseError's lineno is 0: the caller knows the line number."""
+    while pos < len(data) and data[pos] in " \t\r":
+        pos += 1
+    start = pos
+    try:
+        return _parse_line(data, pos)
+    except _Invalid as err:
+        end = _line_end(data, err.pos)
+        return ParseError(0, err.reason, data[start:end]), end
+
+
+def _fast_line(text: str) -> Optional[Metric]:
+    """The common line (no quotes, backslashes, tabs, repeated spaces) by splitting; None
+    sends the line to the full parser, which also words any error."""
+    parts = text.split(" ")
+    if not 2 <= len(parts) <= 3 or "\t" in text or "\f" in text or "\r" in text:
+        return None
+    pieces = parts[0].split(",")
+    if not pieces[0]:
+        return None
+    tags = {}
+    for piece in pieces[1:]:
+        key, _, value = piece.partition("=")
+        if not key or not value or "=" in value:
+            return None
+        tags[key] = value
+    fields = {}
+    try:
+        for piece in parts[1].split(","):
+            key, _, raw = piece.partition("=")
+            if not key or not raw or "=" in raw:
+                return None
+            fields[key] = _scalar(raw, 0)
+    except _Invalid:
+        return None
+    time = None
+    if len(parts) == 3:
+        if not _TIMESTAMP.fullmatch(parts[2]):
+            return None
+        time = int(parts[2])
+        if not INT64_MIN <= time <= INT64_MAX:
+            return None
+    return Metric(pieces[0], fields, tags, time)
 
 
 def _line_end(data: str, pos: int) -> int:
@@ -167,14 +222,20 @@ def _field_value(data: str, pos: int):
     if _at(data, pos) == '"':
         return _string(data, pos + 1)
     raw, end = _token(data, pos, _VALUE_STOP)
+    return _scalar(raw, pos), end
+
+
+def _scalar(raw: str, pos: int):
+    """A number or boolean field value."""
+    last = raw[-1:]
+    if last == "i" and _INT.fullmatch(raw):
+        return _in_range(int(raw[:-1]), INT64_MIN, INT64_MAX, pos)
+    if last == "u" and _UINT.fullmatch(raw):
+        return UInt(_in_range(int(raw[:-1]), 0, UINT64_MAX, pos))
     if _FLOAT.fullmatch(raw):
-        return float(raw), end
-    if _INT.fullmatch(raw):
-        return _in_range(int(raw[:-1]), INT64_MIN, INT64_MAX, pos), end
-    if _UINT.fullmatch(raw):
-        return UInt(_in_range(int(raw[:-1]), 0, UINT64_MAX, pos)), end
+        return float(raw)
     if raw in _BOOLS:
-        return _BOOLS[raw], end
+        return _BOOLS[raw]
     raise _Invalid("expected field", pos)
 
 

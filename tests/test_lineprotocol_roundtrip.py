@@ -92,3 +92,21 @@ def test_nasty_names_round_trip_through_influxdb1(influxdb1):
         want_fields = {k.translate(CONTROL): v for k, v in fields.items()}
         got = {k: v for k, v in row.items() if k != "time" and v is not None}
         assert got == {**want_tags, **want_fields}, name
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(
+    st.lists(metrics, min_size=1, max_size=1).map(
+        lambda b: Serializer(uint_support=True).serialize_many(b).rstrip("\n")),
+    st.text(st.sampled_from("cpu,=ti u.5-e# \"\\\t1"), max_size=30),
+))
+def test_the_write_fast_path_accepts_only_lines_the_strict_parser_accepts(line):
+    """agent write passes simple lines through unparsed: they must be valid, same timestamp."""
+    from agent.linecheck import simple_line
+    from agent.lineparser import ParseError, parse
+
+    kind = simple_line(line)
+    if kind is not None:
+        (result,) = parse(line)
+        assert not isinstance(result, ParseError)
+        assert (result.time is not None) == kind

@@ -93,9 +93,14 @@ class Spool:
                 self._memory = collections.deque(r for r in self._memory if r[0] not in gone)
                 self._count -= before - len(self._memory)
                 return
+            low, high = min(ids), max(ids)
             with self._db:
-                cursor = self._db.executemany("DELETE FROM spool WHERE id = ?",
-                                              [(i,) for i in ids])
+                if high - low + 1 == len(ids):  # a contiguous batch: one range delete
+                    cursor = self._db.execute("DELETE FROM spool WHERE id BETWEEN ? AND ?",
+                                              (low, high))
+                else:
+                    cursor = self._db.executemany("DELETE FROM spool WHERE id = ?",
+                                                  [(i,) for i in ids])
             self._count -= cursor.rowcount if cursor.rowcount >= 0 else len(ids)
 
     def close(self) -> None:

@@ -93,12 +93,17 @@ class Writer:
             self.log.warning("%d metric(s) not delivered at shutdown: %s", len(self.spool), where)
         return empty
 
+    def _flushing(self) -> bool:
+        deadline = self._deadline
+        return deadline is not None and self.clock() < deadline
+
     def _past_deadline(self) -> bool:
-        return self._deadline is not None and self.clock() >= self._deadline
+        deadline = self._deadline  # read once: flush() may reset it meanwhile
+        return deadline is not None and self.clock() >= deadline
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            if self._deadline is None or self._past_deadline():
+            if not self._flushing():
                 jitter = random.uniform(0, self.flush_jitter) if self.flush_jitter else 0.0
                 self._wake.wait(self.flush_interval + jitter)
             self._wake.clear()
@@ -116,7 +121,7 @@ class Writer:
                     return
             with self._cond:
                 self._cond.notify_all()
-            if len(self.spool) < self.batch_size and self._deadline is None:
+            if len(self.spool) < self.batch_size and not self._flushing():
                 return  # a partial batch waits for the next flush_interval
 
     def _deliver(self, key: str, rows: List[Row]) -> bool:
@@ -166,6 +171,7 @@ class Writer:
 
     def _wait_backoff(self) -> None:
         delay = self.backoff.next_delay(self._retry_after)
-        if self._deadline is not None:
-            delay = min(delay, max(0.0, self._deadline - self.clock()))
+        deadline = self._deadline
+        if deadline is not None:
+            delay = min(delay, max(0.0, deadline - self.clock()))
         self._stop.wait(delay)

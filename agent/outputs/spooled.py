@@ -76,6 +76,16 @@ class SpooledOutput(Output):
             self._note_drops(self.spool.put(lines, key))
             self.writer.added(len(lines))
 
+    def takes_raw_lines(self) -> bool:
+        """Lines can be spooled as given when nothing routes by tag or rewrites uints."""
+        return not self.excluded_tag and not getattr(self, "bucket_tag", "") and not getattr(
+            self, "database_tag", "")
+
+    def write_lines(self, lines: List[str]) -> None:
+        """Spool already-encoded, validated lines (each ending in a newline): `agent write`."""
+        self._note_drops(self.spool.put(lines))
+        self.writer.added(len(lines))
+
     def _note_drops(self, dropped: int) -> None:
         """Log once per burst of drops, not once per write."""
         if dropped and not self._dropping:
