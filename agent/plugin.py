@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
-from typing import ClassVar, List, Sequence, Tuple
+from typing import ClassVar, Dict, List, Sequence, Tuple, Type
 
 from agent.metric import Metric
 from agent.options import Option
@@ -91,3 +92,9 @@ class Output(Plugin):
 
     def close(self) -> None:
         """Flush what is pending and release resources."""
+
+
+def load_plugin(registry: Dict[str, str], name: str) -> Type[Plugin]:
+    """Import a registered plugin's module ("module:Class") only now that it is needed."""
+    module_name, class_name = registry[name].split(":")
+    return getattr(importlib.import_module(module_name), class_name)

@@ -33,3 +33,19 @@ class TaggedInput(Input):
     def gather(self) -> List[Metric]:
         return [Metric("tagged", {"a": 1, "b": 2.5, "c": "x"}, {"host": "own", "t": "1"},
                        time=1_700_000_000_499_999_999)]
+
+
+class ListSink:
+    """An output stand-in that keeps what it is given."""
+
+    def __init__(self):
+        self.metrics = []
+
+    def connect(self):
+        pass
+
+    def write(self, metrics):
+        self.metrics.extend(metrics)
+
+    def close(self):
+        pass

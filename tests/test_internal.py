@@ -5,20 +5,7 @@ import pytest
 from agent import inputs
 from agent.config import parse
 from agent.runner import Agent
-
-
-class ListSink:
-    def __init__(self):
-        self.metrics = []
-
-    def connect(self):
-        pass
-
-    def write(self, metrics):
-        self.metrics.extend(metrics)
-
-    def close(self):
-        pass
+from tests.fake_plugins import ListSink
 
 
 @pytest.fixture(autouse=True)

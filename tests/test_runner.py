@@ -10,6 +10,7 @@ from agent.config import parse
 from agent.runner import Agent
 from agent.running import RunningInput, precision_for, round_ns
 from agent.schedule import InputSchedule, first_tick
+from tests.fake_plugins import ListSink
 
 
 @pytest.fixture(autouse=True)
@@ -17,20 +18,6 @@ def fake_inputs(monkeypatch):
     for name in ("failing", "slow", "tagged"):
         cls = name.capitalize() + "Input"
         monkeypatch.setitem(inputs.INPUTS, name, f"tests.fake_plugins:{cls}")
-
-
-class ListSink:
-    def __init__(self):
-        self.metrics = []
-
-    def connect(self):
-        pass
-
-    def write(self, metrics):
-        self.metrics.extend(metrics)
-
-    def close(self):
-        pass
 
 
 def test_first_tick_is_the_next_interval_boundary():

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import importlib
 from typing import Dict, Type
 
-from agent.plugin import Input
+from agent.plugin import Input, load_plugin
 
 INPUTS: Dict[str, str] = {
     "internal": "agent.inputs.internal:InternalInput",
@@ -16,5 +15,4 @@ INPUTS: Dict[str, str] = {
 
 
 def load(name: str) -> Type[Input]:
-    module_name, class_name = INPUTS[name].split(":")
-    return getattr(importlib.import_module(module_name), class_name)
+    return load_plugin(INPUTS, name)

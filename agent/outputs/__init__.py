@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import importlib
 from typing import Dict, Type
 
-from agent.plugin import Output
+from agent.plugin import Output, load_plugin
 
 OUTPUTS: Dict[str, str] = {
     "file": "agent.outputs.file:FileOutput",
@@ -15,5 +14,4 @@ OUTPUTS: Dict[str, str] = {
 
 
 def load(name: str) -> Type[Output]:
-    module_name, class_name = OUTPUTS[name].split(":")
-    return getattr(importlib.import_module(module_name), class_name)
+    return load_plugin(OUTPUTS, name)

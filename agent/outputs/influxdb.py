@@ -7,7 +7,6 @@ from typing import Dict, Optional
 from urllib.parse import quote, urlencode
 
 from agent.delivery.policy import RETRY, Outcome
-from agent.metric import Metric
 from agent.options import Option
 from agent.outputs.http import Failover, body_bytes, response_outcome
 from agent.outputs.spooled import SpooledOutput
@@ -33,6 +32,7 @@ class InfluxDBOutput(SpooledOutput):
         Option("influx_uint_support", "bool", False, "write unsigned integers with a u suffix"),
         *TLS_OPTIONS,
     )
+    route_options = ("database_tag", "exclude_database_tag")
     sample_config = """\
 # InfluxDB 1.x. Metrics wait in a disk buffer while the server is unreachable.
 [[outputs.influxdb]]
@@ -46,13 +46,6 @@ class InfluxDBOutput(SpooledOutput):
 
     def identity(self) -> str:
         return f"{','.join(self.urls)}|{self.database}|{self.retention_policy}"
-
-    def route(self, metric: Metric) -> str:
-        return metric.tags.get(self.database_tag, "") if self.database_tag else ""
-
-    @property
-    def excluded_tag(self) -> str:
-        return self.database_tag if self.exclude_database_tag else ""
 
     def make_transport(self) -> InfluxV1Transport:
         transport = InfluxV1Transport(self)

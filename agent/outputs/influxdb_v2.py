@@ -12,7 +12,6 @@ import logging
 from typing import Dict, List
 
 from agent.delivery.policy import RETRY, Outcome, classify
-from agent.metric import Metric
 from agent.options import Option
 from agent.outputs.http import Failover, body_bytes, error_text
 from agent.outputs.spooled import SpooledOutput
@@ -36,6 +35,7 @@ class InfluxDBv2Output(SpooledOutput):
         Option("influx_uint_support", "bool", False, "write unsigned integers with a u suffix"),
         *TLS_OPTIONS,
     )
+    route_options = ("bucket_tag", "exclude_bucket_tag")
     sample_config = """\
 # InfluxDB v2 API. Metrics wait in a disk buffer while the server is unreachable.
 [[outputs.influxdb_v2]]
@@ -48,13 +48,6 @@ class InfluxDBv2Output(SpooledOutput):
 
     def identity(self) -> str:
         return f"{','.join(self.urls)}|{self.organization}|{self.bucket}"
-
-    def route(self, metric: Metric) -> str:
-        return metric.tags.get(self.bucket_tag, "") if self.bucket_tag else ""
-
-    @property
-    def excluded_tag(self) -> str:
-        return self.bucket_tag if self.exclude_bucket_tag else ""
 
     def make_transport(self) -> InfluxV2Transport:
         return InfluxV2Transport(self)

@@ -19,6 +19,9 @@ MEMORY_ONLY = DeliverySettings(None, 1000, 10000, 10.0, 0.0, 10.0)
 class SpooledOutput(Output):
     spooled = True
     influx_uint_support: bool
+    # The options that route a metric by one of its tags, e.g. ("bucket_tag",
+    # "exclude_bucket_tag"): the tag's value picks the bucket/database.
+    route_options = ("", "")
 
     def __init__(self, delivery: Optional[DeliverySettings] = None, **options: object) -> None:
         super().__init__(**options)
@@ -37,14 +40,20 @@ class SpooledOutput(Output):
     def make_transport(self) -> Transport:
         raise NotImplementedError
 
+    @property
+    def route_tag(self) -> str:
+        return getattr(self, self.route_options[0], "") if self.route_options[0] else ""
+
     def route(self, metric: Metric) -> str:
-        """The spool key for a metric (e.g. its bucket); "" for the default destination."""
-        return ""
+        """The spool key for a metric (its bucket/database); "" for the default destination."""
+        tag = self.route_tag
+        return metric.tags.get(tag, "") if tag else ""
 
     @property
     def excluded_tag(self) -> str:
-        """A routing tag to leave out of the written line (exclude_bucket_tag)."""
-        return ""
+        """The routing tag when it is to be left out of the written line."""
+        exclude = self.route_options[1] and getattr(self, self.route_options[1], False)
+        return self.route_tag if exclude else ""
 
     def connect(self) -> None:
         settings = self.settings
@@ -78,8 +87,7 @@ class SpooledOutput(Output):
 
     def takes_raw_lines(self) -> bool:
         """Lines can be spooled as given when nothing routes by tag or rewrites uints."""
-        return not self.excluded_tag and not getattr(self, "bucket_tag", "") and not getattr(
-            self, "database_tag", "")
+        return not self.route_tag
 
     def write_lines(self, lines: List[str]) -> None:
         """Spool already-encoded, validated lines (each ending in a newline): `agent write`."""
