@@ -21,8 +21,6 @@ _SANITIZER = re.compile(
     rf"({_SPACE}|^)((?:password|sslcert|sslkey|sslmode|sslrootcert){_SPACE}?={_SPACE}?"
     rf"(?:(?:'(?:[^'\\]|\\.)*')|(?:[^\t\n\f\r ]+)))"
 )
-
-
 _KEY = re.compile(r"[^=\s]+")
 _HOST_PORT = re.compile(r"(\[[^\]]*\]|[^:]*)(?::(\d*))?")
 
@@ -196,5 +194,6 @@ def secrets(params: Mapping[str, str]) -> List[str]:
 
 def redact(text: str, hidden: Optional[List[str]]) -> str:
     for secret in hidden or ():
-        text = text.replace(secret, "***")
+        if secret:
+            text = text.replace(secret, "***")
     return text
