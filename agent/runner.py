@@ -82,12 +82,15 @@ class Agent:
                     self.broken_pipe.set()
 
     def stop(self, timeout: float = 1.0) -> None:
-        """Stop schedules and inputs, then close outputs; bounded by timeout per step."""
+        """Stop schedules and inputs (service inputs hand over their last readings), then close
+        outputs; bounded by timeout per step."""
         for schedule in self.schedules:
             schedule.stop(timeout / max(1, len(self.schedules)))
         self.schedules.clear()
         for running in self.inputs:
             _bounded(running.plugin.stop, timeout, running.log)
+            if getattr(running.plugin, "service", False):
+                self.emit(running.gather())  # what it read since its last gather
         for sink in self.sinks:
             _bounded(sink.close, timeout, log)
 

@@ -292,6 +292,7 @@ _TEXT = {
     "influx": lambda i: f"climate,room=lab co2={600 + i % 50}i,t={21 + i % 10 / 10:.2f}",
     "json": lambda i: f'{{"co2":{600 + i % 50},"env":{{"t":{21 + i % 10 / 10:.2f},"rh":40}}}}',
     "csv": lambda i: "co2,t,rh" if i % 20 == 0 else f"{600 + i % 50},{21 + i % 10 / 10:.2f},40",
+    "sentence": lambda i: f"CO2 {600 + i % 50} ppm, {21 + i % 10 / 10:.2f} C",
 }
 
 

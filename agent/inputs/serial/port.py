@@ -2,17 +2,25 @@
 
 pyserial is imported only when a port is opened, never at module import. Reads never use
 readline() (one system call per byte): read(1) waits up to the read timeout for the first byte,
-then in_waiting says how much more can be taken in one read(n).
+then in_waiting says how much more can be taken in one read(n). On a busy port, bytes are
+left to gather a few milliseconds first, so one wake-up takes many lines.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
-READ_TIMEOUT = 0.1  # seconds one read may block: bounds stop() and idle wake-ups (10/s)
+READ_TIMEOUT = 0.5  # seconds one read may block: idle wake-ups; stop() cancels the read
 MAX_READ = 4096  # bytes taken from the driver per read
+# A port whose previous chunk came less than BUSY seconds before this one is streaming: let
+# SETTLE seconds of bytes gather before taking them (one wake-up per ~10 lines at 115200 baud
+# instead of one per line or per FIFO burst). Sparse readings are taken at once, keeping their
+# exact arrival times.
+BUSY = 0.05
+SETTLE = 0.02
 
 
 class PortError(OSError):
@@ -61,6 +69,7 @@ class Port:
         self._opener = opener or open_pyserial
         self._serial: Any = None
         self._lock = threading.Lock()  # open/close/write may come from different threads
+        self._last_chunk = -BUSY  # time.monotonic() when the last read returned data
 
     @property
     def is_open(self) -> bool:
@@ -83,11 +92,15 @@ class Port:
             first = handle.read(1)
             if not first:
                 return b""
+            if time.monotonic() - self._last_chunk < BUSY:
+                time.sleep(SETTLE)
             waiting = handle.in_waiting
-            return first + handle.read(min(waiting, MAX_READ)) if waiting else first
+            data = first + handle.read(min(waiting, MAX_READ)) if waiting else first
         except (OSError, ValueError, TypeError) as err:
             # pyserial raises TypeError/ValueError when the port is closed under it.
             raise PortError(_reason(err)) from None
+        self._last_chunk = time.monotonic()
+        return data
 
     def write(self, data: bytes) -> None:
         with self._lock:
@@ -97,6 +110,15 @@ class Port:
                 self._serial.write(data)
             except (OSError, ValueError, TypeError) as err:
                 raise PortError(_reason(err)) from None
+
+    def cancel_read(self) -> None:
+        """Make a blocked read return now (pyserial's posix ports; others time out)."""
+        cancel = getattr(self._serial, "cancel_read", None)
+        if cancel is not None:
+            try:
+                cancel()
+            except (OSError, ValueError, TypeError):
+                pass
 
     def close(self) -> None:
         with self._lock:

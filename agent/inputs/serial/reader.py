@@ -59,6 +59,7 @@ class Reader:
 
     def stop(self, timeout: float = 0.9) -> None:
         self._stopping.set()
+        self.port.cancel_read()
         if self._thread.is_alive():
             self._thread.join(timeout)
         if not self._thread.is_alive():
@@ -76,14 +77,14 @@ class Reader:
     def _run(self) -> None:
         try:
             while not self._stopping.is_set():
-                if not self.port.is_open and not self._open():
+                if not self.port.is_open:  # absent at start, or lost: wait, then try again
                     self._stopping.wait(self.backoff.next())
-                    continue
+                    if self._stopping.is_set() or not self._open():
+                        continue
                 try:
                     data = self.port.read()
                 except PortError as err:
                     self._lost(err)
-                    self._stopping.wait(self.backoff.next())
                     continue
                 if data:
                     self._received(data, self.clock())
