@@ -12,7 +12,7 @@ from agent import __version__, stdio
 from agent import config as configmod
 from agent import log as logsetup
 from agent.config import EX_CONFIG, ConfigError
-from agent.configsource import SourceError
+from agent.configsource import DEFAULT_CONFIG, DEFAULT_LABEL, SourceError
 
 EX_TEMPFAIL = 75  # a config URL that may answer later: let systemd restart us
 log = logging.getLogger("agent")
@@ -123,7 +123,5 @@ def _load(location: Optional[str], require_inputs: bool = True):
 def _default_output(config) -> None:
     """A config with inputs but no outputs prints to stdout, as the embedded default does."""
     if not config.outputs:
-        extra = configmod.parse('[[inputs.mem]]\n[[outputs.file]]\nfiles = ["stdout"]\n',
-                               "<stdout>")
-        config.outputs = extra.outputs
+        config.outputs = configmod.parse(DEFAULT_CONFIG, DEFAULT_LABEL).outputs
         log.info("No outputs configured; writing line protocol to stdout")

@@ -80,18 +80,15 @@ def iter_parse(data: str) -> Iterator[Tuple[int, Result]]:
                     yield lineno, metric
                 pos, lineno = stop + 1, lineno + 1
                 continue
-        while data[pos] in " \t\r":
-            pos += 1
-        start = pos
-        if data[pos] == "#":
-            pos = _line_end(data, pos)
+        if line.lstrip(" \t\r").startswith("#"):
+            pos = stop
             continue
-        try:
-            metric, pos = _parse_line(data, pos)
-            yield lineno, metric
-        except _Invalid as err:
-            pos = _line_end(data, err.pos)
-            yield lineno, ParseError(lineno, err.reason, data[start:pos])
+        start = pos
+        result, pos = parse_at(data, pos)
+        if isinstance(result, ParseError):
+            result.lineno = lineno
+            result.args = (f"line {lineno}: {result.reason}",)
+        yield lineno, result
         lineno += data.count("\n", start, pos)
 
 

@@ -126,7 +126,8 @@ class Serializer:
         return pairs
 
     def _value(self, value: object) -> Optional[str]:
-        """The less common kinds: int, bool, str (and NaN/Inf floats, which are dropped)."""
+        """The kinds _pairs has no fast path for: int, bool, str; None drops the field
+        (NaN/Inf floats, ints outside int64, unknown types)."""
         kind = type(value)
         if kind is int:
             return f"{value}i" if INT64_MIN <= value <= INT64_MAX else None
@@ -134,10 +135,6 @@ class Serializer:
             return "true" if value else "false"
         if kind is str:
             return '"' + value.translate(_STRING_ESCAPES) + '"'
-        if kind is UInt:
-            return f"{value}u" if self.uint_support else f"{min(value, INT64_MAX)}i"
-        if kind is float and value - value == 0.0:
-            return format_float(value)
         return None
 
     def _split(self, header: str, pairs: List[str], footer: str) -> str:
