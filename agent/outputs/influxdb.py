@@ -10,7 +10,7 @@ from agent.delivery.policy import RETRY, Outcome
 from agent.options import Option
 from agent.outputs.http import Failover, body_bytes, response_outcome
 from agent.outputs.spooled import SpooledOutput
-from agent.outputs.tls import TLS_OPTIONS, pool_manager
+from agent.outputs.tls import HTTP_OPTIONS, pool_manager
 
 
 class InfluxDBOutput(SpooledOutput):
@@ -25,12 +25,7 @@ class InfluxDBOutput(SpooledOutput):
         Option("username", "str", "", "HTTP basic auth user"),
         Option("password", "str", "", "HTTP basic auth password", secret=True),
         Option("skip_database_creation", "bool", False, "do not CREATE DATABASE at start"),
-        Option("timeout", "duration", 5.0, "HTTP request timeout"),
-        Option("content_encoding", "str", "gzip", "gzip or identity",
-               choices=("gzip", "identity")),
-        Option("http_headers", "str_map", {}, "extra HTTP headers"),
-        Option("influx_uint_support", "bool", False, "write unsigned integers with a u suffix"),
-        *TLS_OPTIONS,
+        *HTTP_OPTIONS,
     )
     route_options = ("database_tag", "exclude_database_tag")
     sample_config = """\

@@ -15,7 +15,7 @@ from agent.delivery.policy import RETRY, Outcome, classify
 from agent.options import Option
 from agent.outputs.http import Failover, body_bytes, error_text
 from agent.outputs.spooled import SpooledOutput
-from agent.outputs.tls import TLS_OPTIONS
+from agent.outputs.tls import HTTP_OPTIONS
 
 
 class InfluxDBv2Output(SpooledOutput):
@@ -28,12 +28,7 @@ class InfluxDBv2Output(SpooledOutput):
         Option("bucket", "str", "", "bucket to write to"),
         Option("bucket_tag", "str", "", "take the bucket from this tag when present"),
         Option("exclude_bucket_tag", "bool", False, "drop bucket_tag before writing"),
-        Option("timeout", "duration", 5.0, "HTTP request timeout"),
-        Option("content_encoding", "str", "gzip", "gzip or identity",
-               choices=("gzip", "identity")),
-        Option("http_headers", "str_map", {}, "extra HTTP headers"),
-        Option("influx_uint_support", "bool", False, "write unsigned integers with a u suffix"),
-        *TLS_OPTIONS,
+        *HTTP_OPTIONS,
     )
     route_options = ("bucket_tag", "exclude_bucket_tag")
     sample_config = """\

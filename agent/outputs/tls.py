@@ -1,4 +1,4 @@
-"""TLS options shared by the HTTP outputs (Telegraf's names), and a urllib3 pool built from them."""
+"""Options shared by the HTTP outputs (Telegraf's names), and a urllib3 pool built from them."""
 
 from __future__ import annotations
 
@@ -9,6 +9,14 @@ TLS_OPTIONS = (
     Option("tls_cert", "str", "", "client certificate"),
     Option("tls_key", "str", "", "client key"),
     Option("insecure_skip_verify", "bool", False, "do not verify the server certificate"),
+)
+
+HTTP_OPTIONS = (
+    Option("timeout", "duration", 5.0, "HTTP request timeout"),
+    Option("content_encoding", "str", "gzip", "gzip or identity", choices=("gzip", "identity")),
+    Option("http_headers", "str_map", {}, "extra HTTP headers"),
+    Option("influx_uint_support", "bool", False, "write unsigned integers with a u suffix"),
+    *TLS_OPTIONS,
 )
 
 
