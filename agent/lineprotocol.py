@@ -11,15 +11,14 @@ is dropped and counted. Floats never use an exponent and keep every significant 
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Dict, Iterable, List, Optional, Tuple
 
+from agent.fieldplan import _STRING_ESCAPES, PlanCache, Render, build_plan, format_float
 from agent.metric import INT64_MAX, INT64_MIN, Metric, UInt
 
 _CONTROL = {"\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r"}
 _NAME_ESCAPES = str.maketrans({**_CONTROL, ",": "\\,", " ": "\\ "})
 _KEY_ESCAPES = str.maketrans({**_CONTROL, ",": "\\,", " ": "\\ ", "=": "\\="})
-_STRING_ESCAPES = str.maketrans({'"': '\\"', "\\": "\\\\"})
 
 _HEADER_CACHE_LIMIT = 4096
 
@@ -33,16 +32,6 @@ def escape_key(text: str) -> str:
     return text.translate(_KEY_ESCAPES)
 
 
-def format_float(value: float) -> str:
-    """Go's strconv.FormatFloat(v, 'f', -1, 64): shortest round-trip digits, no exponent."""
-    text = repr(value)
-    if text.endswith(".0"):
-        return text[:-2]
-    if "e" in text:
-        text = format(Decimal(text), "f")
-    return text
-
-
 class SerializeStats:
     """What the serializer had to leave out, for inputs.internal and logs."""
 
@@ -54,7 +43,12 @@ class SerializeStats:
 
 
 class Serializer:
-    """Metric -> line protocol text (str, one or more lines each ending in newline)."""
+    """Metric -> line protocol text (str, one or more lines each ending in newline).
+
+    The hot path is one cache lookup by series and field shape, giving the series header
+    ('name,tags ') and the compiled render function of the shape (agent/fieldplan.py), and one
+    call of it. Whatever it declines (NaN, out-of-range ints, ...) takes the general path.
+    """
 
     def __init__(
         self,
@@ -66,13 +60,57 @@ class Serializer:
         self.sort_fields = sort_fields
         self.max_line_bytes = max_line_bytes
         self.stats = SerializeStats()
-        self._headers: Dict[Tuple, Optional[str]] = {}
+        self._headers: Dict[object, str] = {}
         self._field_keys: Dict[str, str] = {}
+        self._plans: PlanCache = {}
+        self._lines: Dict[Tuple, Tuple[str, Render]] = {}
 
     def serialize(self, metric: Metric) -> str:
         """The metric's line(s), or "" when it cannot be written (counted in stats)."""
+        fields = metric.fields
+        # Name, tag pairs, keys, kinds: unambiguous, as these are str, tuple, str, type.
+        series_shape = (metric.name, *metric.tags.items(), *fields, *map(type, fields.values()))
+        known = self._lines.get(series_shape)
+        if known is None:
+            known = self._learn(series_shape, metric)
+        header, render = known
+        line = render(header, fields.values(), metric.time)
+        return line if line is not None else self._serialize_slowly(metric, header)
+
+    def serialize_many(self, metrics: Iterable[Metric]) -> str:
+        return "".join(map(self.serialize, metrics))
+
+    def _learn(self, series_shape: Tuple, metric: Metric) -> Tuple[str, Render]:
+        """The header and the render function of a new series and field shape."""
         header = self._header(metric.name, metric.tags)
-        pairs = self._pairs(metric.fields) if header is not None else []
+        shape = (*metric.fields, *map(type, metric.fields.values()))
+        render = self._plans.get(shape)
+        if render is None:
+            render = self._plans[shape] = self._plan(shape)
+        for cache in (self._lines, self._plans, self._headers):
+            if len(cache) >= _HEADER_CACHE_LIMIT:
+                cache.clear()
+        known = self._lines[series_shape] = (header, render if header else _general)
+        return known
+
+    def _plan(self, shape: Tuple) -> Render:
+        if self.max_line_bytes:  # line splitting is the general path's
+            return _general
+        half = len(shape) // 2
+        return build_plan(
+            shape[:half], shape[half:], _field_prefix, self.uint_support, self.sort_fields)
+
+    def _header(self, name: str, tags: Dict[str, str]) -> str:
+        """'measurement,tag=value ' with tags sorted by key; "" when it cannot be written."""
+        series = (name, *tags.items()) if tags else name
+        header = self._headers.get(series)
+        if header is None:
+            header = self._headers[series] = _build_header(name, tags) or ""
+        return header
+
+    def _serialize_slowly(self, metric: Metric, header: str) -> str:
+        """Every case, field by field: NaN, out-of-range ints, unwritable keys, line splits."""
+        pairs = self._pairs(metric.fields) if header else []
         if not pairs:
             self.stats.dropped_metrics += 1
             return ""
@@ -80,21 +118,6 @@ class Serializer:
         if self.max_line_bytes > 0:
             return self._split(header, pairs, footer)
         return header + ",".join(pairs) + footer
-
-    def serialize_many(self, metrics: Iterable[Metric]) -> str:
-        serialize = self.serialize
-        return "".join([serialize(m) for m in metrics])
-
-    def _header(self, name: str, tags: Dict[str, str]) -> Optional[str]:
-        """'measurement,tag=value ' with tags sorted by key; cached per series."""
-        cache_key = (name, *tags.items()) if tags else name
-        header = self._headers.get(cache_key, False)
-        if header is False:
-            header = _build_header(name, tags)
-            if len(self._headers) >= _HEADER_CACHE_LIMIT:
-                self._headers.clear()
-            self._headers[cache_key] = header
-        return header
 
     def _pairs(self, fields: Dict[str, object]) -> List[str]:
         """'key=value' for every field that can be written; the hot path of every gather."""
@@ -161,6 +184,10 @@ class Serializer:
             pairs_len += size
         lines.append(header + ",".join(current) + footer)
         return "".join(lines)
+
+
+def _general(header: str, values: object, time: Optional[int]) -> None:
+    return None
 
 
 def _build_header(name: str, tags: Dict[str, str]) -> Optional[str]:

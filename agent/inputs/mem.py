@@ -56,6 +56,14 @@ _EXTENDED_FIELDS = {
     "unevictable": "Unevictable",
 }
 
+# Every field in name order (None: computed), so a gather builds its dict in one pass.
+_SORTED_FIELDS = sorted(
+    [*_BYTE_FIELDS.items(), *_COUNT_FIELDS.items(), ("available", None), ("cached", None),
+     ("used", None), ("available_percent", None), ("used_percent", None)]
+)
+# The only /proc/meminfo lines without a kB unit (Documentation/filesystems/proc.rst).
+_UNITLESS = frozenset({"HugePages_Total", "HugePages_Free", "HugePages_Rsvd", "HugePages_Surp"})
+
 
 class MemInput(Input):
     name = "mem"
@@ -114,8 +122,32 @@ def read_meminfo(path: str) -> Optional[Dict[str, int]]:
             data = handle.read()
     except FileNotFoundError:
         return None
+    text = data.decode("ascii", "replace")
+    return _parse_quickly(text) or _parse_line_by_line(text)
+
+
+def _parse_quickly(text: str) -> Optional[Dict[str, int]]:
+    """The whole file in a few C-level calls, when every line is 'Key: N kB' or one of the
+    kernel's unitless HugePages_* counts; None for anything else."""
+    lines = text.count("\n")
+    tokens = text.replace(" kB\n", "\n").replace(":", " ").split()
+    keys, numbers = tokens[::2], tokens[1::2]
+    counts = _UNITLESS.intersection(keys)
+    if len(tokens) != 2 * lines or text.count(" kB\n") + len(counts) != lines:
+        return None
+    try:
+        values = dict(zip(keys, [int(number) << 10 for number in numbers]))
+    except ValueError:
+        return None
+    for key in counts:
+        values[key] >>= 10
+    return values
+
+
+def _parse_line_by_line(text: str) -> Dict[str, int]:
+    """Any meminfo: lines without a number are skipped, a kB unit multiplies by 1024."""
     values = {}
-    for line in data.decode("ascii", "replace").splitlines():
+    for line in text.splitlines():
         key, _, rest = line.partition(":")
         parts = rest.split()
         if not parts or not parts[0].isdigit():
@@ -127,17 +159,19 @@ def read_meminfo(path: str) -> Optional[Dict[str, int]]:
 
 def mem_fields(meminfo: Dict[str, int], available: int) -> Dict[str, object]:
     """The 34 fields of Telegraf's mem measurement, sorted by name."""
-    total = meminfo.get("MemTotal", 0)
-    fields: Dict[str, object] = {f: UInt(meminfo.get(k, 0)) for f, k in _BYTE_FIELDS.items()}
-    fields.update({f: UInt(meminfo.get(k, 0)) for f, k in _COUNT_FIELDS.items()})
+    get = meminfo.get
+    total = get("MemTotal", 0)
     used = max(0, total - available)
-    fields["available"] = UInt(available)
-    fields["cached"] = UInt(_cached(meminfo))
-    fields["used"] = UInt(used)
-    # Telegraf's float arithmetic, in its order: 100*float64(x)/float64(total).
-    fields["available_percent"] = 100 * float(available) / total if total else math.nan
-    fields["used_percent"] = 100 * float(used) / total if total else math.nan
-    return dict(sorted(fields.items()))
+    computed = {
+        "available": UInt(available),
+        "cached": UInt(_cached(meminfo)),
+        "used": UInt(used),
+        # Telegraf's float arithmetic, in its order: 100*float64(x)/float64(total).
+        "available_percent": 100 * float(available) / total if total else math.nan,
+        "used_percent": 100 * float(used) / total if total else math.nan,
+    }
+    return {field: computed[field] if key is None else UInt(get(key, 0))
+            for field, key in _SORTED_FIELDS}
 
 
 def _cached(meminfo: Dict[str, int]) -> int:
