@@ -29,7 +29,8 @@ def print_plugins() -> int:
     for plugin in _plugins():
         print(f"{plugin.kind}.{plugin.name}: {plugin.description}")
         for option in plugin.options:
-            print(f"    {option.name} [{option.kind}]{_default(option)}: {option.help}")
+            kind = f"{option.kind}, secret" if option.secret else option.kind
+            print(f"    {option.name} [{kind}]{_default(option)}: {option.help}")
     print("common input options: " + ", ".join(o.name for o in COMMON_INPUT_OPTIONS))
     print("common output options: " + ", ".join(o.name for o in COMMON_OUTPUT_OPTIONS))
     return 0
@@ -37,7 +38,8 @@ def print_plugins() -> int:
 
 def print_sample_config() -> int:
     print("# agent configuration: Telegraf's config language. ${VAR}, ${VAR:-default} and")
-    print("# ${VAR:?message} are expanded from the environment inside string values.\n")
+    print("# ${VAR:?message} are expanded from the environment inside string values; secret")
+    print("# options ([str, secret] in `agent plugins`) also take \"@{systemd:<credential>}\".\n")
     print("[agent]")
     for option in AGENT_OPTIONS:
         value = option.default

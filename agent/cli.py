@@ -80,7 +80,8 @@ def _dispatch(command: str, args: argparse.Namespace) -> int:
 
         return print_sample_config()
     try:
-        config = _load(args.config, require_inputs=command != "write")
+        config = _load(args.config, require_inputs=command != "write",
+                       with_outputs=command != "execd")
     except ConfigError as err:
         for problem in err.problems:
             log.error("%s", problem)
@@ -116,8 +117,10 @@ def _run_command(command: str, args: argparse.Namespace, config) -> int:
     return daemon.serve(config, lambda: _load(args.config))
 
 
-def _load(location: Optional[str], require_inputs: bool = True):
-    return configmod.load(location or None, os.environ, require_inputs)
+def _load(location: Optional[str], require_inputs: bool = True, with_outputs: bool = True):
+    """Under execd, Telegraf's outputs deliver: ours are skipped unread (their ${VAR}s and
+    credentials need not exist there)."""
+    return configmod.load(location or None, os.environ, require_inputs, with_outputs)
 
 
 def _default_output(config) -> None:

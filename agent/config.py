@@ -7,7 +7,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-from agent import inputs, outputs
+from agent import inputs, outputs, secrets
 from agent.configsource import expand_env, read_source
 from agent.options import Option
 from agent.plugin import COMMON_INPUT_OPTIONS, COMMON_OUTPUT_OPTIONS
@@ -77,6 +77,7 @@ class Config:
     inputs: List[PluginConfig] = field(default_factory=list)
     outputs: List[PluginConfig] = field(default_factory=list)
     warnings: List[str] = field(default_factory=list)
+    ignored_outputs: int = 0  # [[outputs.X]] tables skipped (agent execd)
 
 
 class ConfigError(Exception):
@@ -88,23 +89,38 @@ class ConfigError(Exception):
 
 
 def load(location: Optional[str], env: Mapping[str, str] = os.environ,
-         require_inputs: bool = True) -> Config:
+         require_inputs: bool = True, with_outputs: bool = True) -> Config:
     label, text = read_source(location, env)
-    return parse(text, label, env, require_inputs)
+    return parse(text, label, env, require_inputs, with_outputs)
 
 
 def parse(text: str, label: str, env: Mapping[str, str] = os.environ,
-          require_inputs: bool = True) -> Config:
-    """Validate a config text; raises ConfigError listing every problem."""
+          require_inputs: bool = True, with_outputs: bool = True) -> Config:
+    """Validate a config text; raises ConfigError listing every problem.
+
+    with_outputs=False (agent execd) skips [[outputs.X]] tables unread: their ${VAR}s and
+    credentials need not exist under Telegraf.
+    """
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise ConfigError([f"{label}: TOML syntax error: {err}"]) from None
+    ignored = 0 if with_outputs else _drop_outputs(document)
     checker = _Checker(label, env, require_inputs)
     config = checker.check(document)
     if checker.problems:
-        raise ConfigError(checker.problems)
+        raise ConfigError([secrets.redact(p, checker.secrets) for p in checker.problems])
+    config.warnings = [secrets.redact(w, checker.secrets) for w in config.warnings]
+    config.ignored_outputs = ignored
     return config
+
+
+def _drop_outputs(document: Dict[str, Any]) -> int:
+    """Remove the [[outputs.X]] tables; how many there were."""
+    section = document.pop("outputs", {})
+    if not isinstance(section, dict):
+        return 0
+    return sum(len(t) if isinstance(t, list) else 1 for t in section.values())
 
 
 class _Checker:
@@ -114,6 +130,7 @@ class _Checker:
         self.env = env
         self.problems: List[str] = []
         self.warnings: List[str] = []
+        self.secrets: List[str] = []  # resolved secret values, kept out of every message
 
     def problem(self, table: str, key: str, message: str) -> None:
         where = f"[{table}] {key}" if key else f"[{table}]"
@@ -191,10 +208,30 @@ class _Checker:
                 self.problem(where, key, _unknown_option(key, by_name))
                 continue
             try:
-                values[key] = option.convert(self._expand_value(raw, where, key))
+                value = self._expand_value(raw, where, key)
+                values[key] = option.convert(self._secret_refs(value, option, schema, where, key))
             except ValueError as err:
                 self.problem(where, key, str(err))
         return values
+
+    def _secret_refs(self, value: Any, option: Option, schema: Tuple[Option, ...], where: str,
+                     key: str) -> Any:
+        """Resolve @{store:key} in a secret option; anywhere else a reference is a problem."""
+        if isinstance(value, list):
+            return [self._secret_refs(v, option, schema, where, key) for v in value]
+        if isinstance(value, dict):
+            return {k: self._secret_refs(v, option, schema, where, key) for k, v in value.items()}
+        if not isinstance(value, str):
+            return value
+        if option.secret:
+            return secrets.resolve(value, self.env, lambda m: self.problem(where, key, m),
+                                   self.secrets)
+        reference = secrets.REFERENCE.search(value) if "@{" in value else None
+        if reference:
+            names = ", ".join(o.name for o in schema if o.secret) or "none here"
+            self.problem(where, key, f"{reference.group(0)}: secret references are resolved "
+                         f"only in secret options ({names})")
+        return value
 
     def _expand_value(self, value: Any, where: str, key: str) -> Any:
         if isinstance(value, str):

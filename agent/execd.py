@@ -27,8 +27,9 @@ def run_execd(config: Config, mode: str, stdin_fd: int = 0) -> int:
     stop_signals = (signal.SIGTERM, signal.SIGINT)
     trigger = getattr(signal, mode, None) if mode.startswith("SIG") else None
     events = SignalQueue(stop_signals + ((trigger,) if trigger else ()))
-    if config.outputs:
-        log.debug("execd mode writes to stdout only; ignoring %d output(s)", len(config.outputs))
+    ignored = config.ignored_outputs + len(config.outputs)
+    if ignored:
+        log.debug("execd mode writes to stdout only; ignoring %d output(s)", ignored)
     agent = Agent(config, sinks=[FileOutput(files=["stdout"], influx_uint_support=True)],
                   execd=True)
     agent.start()

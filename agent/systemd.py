@@ -1,10 +1,16 @@
-"""sd_notify over $NOTIFY_SOCKET (no dependency): READY, RELOADING, STOPPING, WATCHDOG."""
+"""sd_notify over $NOTIFY_SOCKET (no dependency): READY, RELOADING, STOPPING, WATCHDOG; and
+credentials from $CREDENTIALS_DIRECTORY (LoadCredential=)."""
 
 from __future__ import annotations
 
 import os
 import socket
 import time
+from typing import Mapping
+
+
+class CredentialError(Exception):
+    """A credential cannot be read; the message names it and never holds its value."""
 
 
 def notify(state: str) -> bool:
@@ -36,3 +42,25 @@ def watchdog_interval() -> float:
     except ValueError:
         return 0.0
     return usec / 2e6 if usec > 0 and pid == os.getpid() else 0.0
+
+
+def read_credential(name: str, env: Mapping[str, str] = os.environ) -> str:
+    """The credential `name` from $CREDENTIALS_DIRECTORY (systemd's LoadCredential=), trailing
+    newlines stripped."""
+    directory = env.get("CREDENTIALS_DIRECTORY", "")
+    if not directory:
+        raise CredentialError(f"CREDENTIALS_DIRECTORY is not set (no LoadCredential={name}:... "
+                              "in the unit, or not running under systemd)")
+    if "/" in name or name in ("", ".", ".."):
+        raise CredentialError(f"invalid credential name {name!r}")
+    path = os.path.join(directory, name)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            value = handle.read()
+    except FileNotFoundError:
+        raise CredentialError(f"no credential {name!r} in {directory} (is "
+                              f"LoadCredential={name}:... in the unit?)") from None
+    except (OSError, UnicodeDecodeError) as err:
+        reason = getattr(err, "strerror", None) or "not UTF-8 text"
+        raise CredentialError(f"cannot read credential {path}: {reason}") from None
+    return value.rstrip("\r\n")

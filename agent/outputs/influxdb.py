@@ -22,7 +22,7 @@ class InfluxDBOutput(SpooledOutput):
         Option("database_tag", "str", "", "take the database from this tag when present"),
         Option("exclude_database_tag", "bool", False, "drop database_tag before writing"),
         Option("retention_policy", "str", "", "retention policy; empty = the default"),
-        Option("username", "str", "", "HTTP basic auth user"),
+        Option("username", "str", "", "HTTP basic auth user", secret=True),
         Option("password", "str", "", "HTTP basic auth password", secret=True),
         Option("skip_database_creation", "bool", False, "do not CREATE DATABASE at start"),
         *HTTP_OPTIONS,
