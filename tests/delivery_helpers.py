@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Callable, Dict, List
 
+from agent.delivery.spool import Batch
 from agent.lineparser import parse_metrics
 
 AGENT = [sys.executable, "-m", "agent"]
@@ -85,6 +86,11 @@ def spooled_lines(directory: Path) -> List[str]:
     lines = []
     for path in sorted(directory.glob("*.sqlite")):
         db = sqlite3.connect(path)
-        lines += [row[0] for row in db.execute("SELECT line FROM spool ORDER BY id")]
-        db.close()
+        try:
+            rows = db.execute("SELECT id, key, count, text, bounds FROM batches ORDER BY id")
+            lines += [line for row in rows for line in Batch(*row).lines()]
+        except sqlite3.OperationalError:  # the agent has only just created the file
+            pass
+        finally:
+            db.close()
     return lines

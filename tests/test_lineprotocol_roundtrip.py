@@ -110,3 +110,22 @@ def test_the_write_fast_path_accepts_only_lines_the_strict_parser_accepts(line):
         (result,) = parse(line)
         assert not isinstance(result, ParseError)
         assert (result.time is not None) == kind
+
+
+simple_candidates = st.one_of(
+    st.lists(metrics, min_size=1, max_size=1).map(
+        lambda b: Serializer(uint_support=True).serialize_many(b).rstrip("\n")),
+    st.text(st.sampled_from("cpu,=ti u.5-e# \"\\\t1٣"), max_size=30),
+    st.sampled_from(["m v=1i 1", "m,t=a v=1.5,w=t 2", "m v=1e5i 3", "m v=٣i 4", "m v=1 "]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(simple_candidates, min_size=1, max_size=6))
+def test_a_whole_chunk_passes_only_when_every_line_is_simple_and_timestamped(lines):
+    """agent write checks thousands of lines in one call: the same verdict as line by line."""
+    from agent.linecheck import simple_line, timestamped_block
+
+    text = "xx" + "".join(line + "\n" for line in lines) + "yy"
+    expected = all("\n" not in line and simple_line(line) is True for line in lines)
+    assert timestamped_block(text, 2, len(text) - 2) == expected

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 
 import pytest
@@ -81,3 +82,38 @@ def test_write_to_a_down_server_keeps_the_data_and_a_later_write_delivers_it(tmp
         assert spooled_lines(tmp_path / "s") == []
     finally:
         server.close()
+
+
+def test_a_write_larger_than_the_buffer_waits_for_room_and_drops_nothing(tmp_path, influxdb1):
+    config = BASE.format(spool=tmp_path / "s").replace(
+        "[agent]\n", "[agent]\n  metric_buffer_limit = 500\n  metric_batch_size = 100\n") + (
+        f'[[outputs.influxdb]]\n  urls = ["{influxdb1.url}"]\n  database = "bigwrite"\n')
+    # Chunks of plain lines, one with a comment and one with a missing timestamp: the whole-chunk
+    # check and the line-by-line path both run.
+    lines = [f"big,k=v n={i}i {1_700_000_000_000_000_000 + i}\n" for i in range(5000)]
+    lines[1234] = "# a comment\n"
+    lines[4321] = "big,k=w n=4321i\n"
+    result = agent_write(tmp_path, config, "".join(lines))
+    assert result.returncode == 0, result.stderr
+    assert b"Buffer full" not in result.stderr
+    rows = influxdb1.rows("SELECT n FROM big", db="bigwrite")
+    assert sorted(r["n"] for r in rows) == [i for i in range(5000) if i != 1234]
+
+
+def test_a_full_buffer_with_the_server_down_stops_reading_and_names_the_line(tmp_path):
+    config = BASE.format(spool=tmp_path / "s").replace(
+        "[agent]\n", "[agent]\n  metric_buffer_limit = 300\n  metric_batch_size = 100\n"
+    ).replace('"3s"', '"1s"') + (
+        f'[[outputs.influxdb]]\n  urls = ["http://127.0.0.1:{servers.free_port()}"]\n'
+        '  database = "nowhere"\n  skip_database_creation = true\n')
+    data = "".join(f"m n={i}i {1_700_000_000_000_000_000 + i}\n" for i in range(1000))
+    result = agent_write(tmp_path, config, data)
+    assert result.returncode == 75
+    stderr = result.stderr.decode()
+    stopped = re.search(r"buffer is full \(metric_buffer_limit = 300\): stopped before line (\d+)",
+                        stderr)
+    assert stopped, stderr
+    assert "Buffer full" not in stderr, "nothing dropped to make room"
+    first_not_taken = int(stopped.group(1))
+    assert 200 < first_not_taken <= 301
+    assert spooled_lines(tmp_path / "s") == data.splitlines(keepends=True)[:first_not_taken - 1]

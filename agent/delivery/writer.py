@@ -14,11 +14,12 @@ import logging
 import random
 import threading
 import time
+from operator import attrgetter
 from typing import Callable, List, Optional, Protocol
 
 from agent.delivery.deadletter import DeadLetters
 from agent.delivery.policy import AUTH, OK, REJECT, Backoff, Outcome
-from agent.delivery.spool import Row, Spool
+from agent.delivery.spool import Batch, Spool
 
 
 class Transport(Protocol):
@@ -75,12 +76,21 @@ class Writer:
 
     def flush(self, timeout: float) -> bool:
         """Deliver everything now, for at most timeout seconds; True when the spool is empty."""
+        return self._deliver_down_to(0, timeout)
+
+    def wait_for_room(self, count: int, timeout: float) -> bool:
+        """Deliver until count more lines fit in the spool, for at most timeout seconds."""
+        return self._deliver_down_to(max(0, self.spool.limit - count), timeout)
+
+    def _deliver_down_to(self, lines: int, timeout: float) -> bool:
+        """Send without waiting for flush_interval until at most `lines` are left."""
         with self._cond:
             self._deadline = self.clock() + timeout
             self._wake.set()
-            self._cond.wait_for(lambda: len(self.spool) == 0 or self._past_deadline(), timeout)
+            self._cond.wait_for(lambda: len(self.spool) <= lines or self._past_deadline(),
+                                timeout)
             self._deadline = None
-        return len(self.spool) == 0
+        return len(self.spool) <= lines
 
     def stop(self, timeout: float) -> bool:
         """Flush for at most timeout, then stop; what is left stays in the spool."""
@@ -114,8 +124,8 @@ class Writer:
 
     def _drain(self) -> None:
         while len(self.spool) and not self._stop.is_set():
-            rows = self.spool.peek(self.batch_size)
-            for key, group in itertools.groupby(rows, key=lambda row: row[1]):
+            batches = self.spool.peek(self.batch_size)
+            for key, group in itertools.groupby(batches, key=attrgetter("key")):
                 if not self._deliver(key, list(group)):
                     self._wait_backoff()
                     return
@@ -124,32 +134,54 @@ class Writer:
             if len(self.spool) < self.batch_size and not self._flushing():
                 return  # a partial batch waits for the next flush_interval
 
-    def _deliver(self, key: str, rows: List[Row]) -> bool:
-        """Send rows; on reject, bisect. False: stop and retry these rows later."""
+    def _deliver(self, key: str, batches: List[Batch]) -> bool:
+        """Send batches; on reject, bisect. False: stop and retry these batches later."""
+        outcome = self._send(key, "".join(batch.text for batch in batches))
+        if outcome.kind == OK:
+            self.spool.remove([batch.id for batch in batches])
+            self.stats.metrics_written += sum(batch.count for batch in batches)
+            return True
+        if outcome.kind != REJECT:
+            return False
+        if len(batches) > 1:
+            middle = len(batches) // 2
+            return self._deliver(key, batches[:middle]) and self._deliver(key, batches[middle:])
+        (batch,) = batches
+        if not self._deliver_lines(key, batch.lines(), outcome):
+            return False  # lines that landed are sent again later: at least once
+        self.spool.remove([batch.id])
+        return True
+
+    def _deliver_lines(self, key: str, lines: List[str], outcome: Outcome) -> bool:
+        """Find the rejected lines of one batch (outcome: the answer to all of them)."""
+        if len(lines) == 1:
+            self._dead_letter(lines[0], outcome)
+            return True
+        for half in (lines[:len(lines) // 2], lines[len(lines) // 2:]):
+            answer = self._send(key, "".join(half))
+            if answer.kind == OK:
+                self.stats.metrics_written += len(half)
+            elif answer.kind != REJECT or not self._deliver_lines(key, half, answer):
+                return False
+        return True
+
+    def _send(self, key: str, body: str) -> Outcome:
         started = time.perf_counter_ns()
-        outcome = self.transport.send(key, "".join(row[2] for row in rows))
+        outcome = self.transport.send(key, body)
         self.stats.write_time_ns += time.perf_counter_ns() - started
         if outcome.kind == OK:
-            self.spool.remove([row[0] for row in rows])
-            self.stats.metrics_written += len(rows)
             self._recovered()
-            return True
-        self.stats.errors += 1
-        if outcome.kind != REJECT:
-            self._failed(outcome)
-            return False
-        if len(rows) == 1:
-            self._dead_letter(rows[0], outcome)
-            return True
-        middle = len(rows) // 2
-        return self._deliver(key, rows[:middle]) and self._deliver(key, rows[middle:])
+        else:
+            self.stats.errors += 1
+            if outcome.kind != REJECT:
+                self._failed(outcome)
+        return outcome
 
-    def _dead_letter(self, row: Row, outcome: Outcome) -> None:
+    def _dead_letter(self, line: str, outcome: Outcome) -> None:
         reason = f"HTTP {outcome.status}: {outcome.reason}"
-        self.dead_letters.add(self.name, reason, row[2])
-        self.spool.remove([row[0]])
+        self.dead_letters.add(self.name, reason, line)
         self.log.error("Rejected by %s and moved to the dead-letter file: %s (%s)",
-                       self.transport.label, row[2].strip()[:200], reason)
+                       self.transport.label, line.strip()[:200], reason)
 
     def _failed(self, outcome: Outcome) -> None:
         self._retry_after = outcome.retry_after

@@ -57,7 +57,8 @@ class SpooledOutput(Output):
 
     def connect(self) -> None:
         settings = self.settings
-        self.spool = Spool(settings.spool_path(self.name, self.identity()), settings.buffer_limit)
+        self.spool = Spool(settings.spool_path(self.name, self.identity()), settings.buffer_limit,
+                           settings.batch_size)
         if len(self.spool):
             self.log.info("%d metric(s) waiting in %s from before; sending them first",
                           len(self.spool), self.spool.path)
@@ -93,6 +94,16 @@ class SpooledOutput(Output):
         """Spool already-encoded, validated lines (each ending in a newline): `agent write`."""
         self._note_drops(self.spool.put(lines))
         self.writer.added(len(lines))
+
+    def write_text(self, text: str, count: int) -> None:
+        """Spool count validated lines given as one text, every newline ending a line."""
+        self._note_drops(self.spool.put_text(text, count))
+        self.writer.added(count)
+
+    def wait_for_room(self, count: int, timeout: float) -> bool:
+        """Block until count more lines fit without dropping any (`agent write` has all the
+        time in the world; a gather has not). False when the writer did not make room."""
+        return self.writer.wait_for_room(count, timeout) if self.writer else True
 
     def _note_drops(self, dropped: int) -> None:
         """Log once per burst of drops, not once per write."""
