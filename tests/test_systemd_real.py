@@ -149,6 +149,32 @@ def test_hardening_is_in_force(box):
     assert dialout in fields["Groups"].split()  # SupplementaryGroups=dialout
 
 
+def test_serial_devices_allowed_others_denied(box):
+    """DevicePolicy=closed + DeviceAllow=char-ttyS and group dialout, as the unit says: the
+    agent's open() of a ttyS node reaches the kernel driver (no such port: ENXIO), while
+    another character device is refused by the device cgroup (EPERM)."""
+    box.run("mknod", "-m", "0660", "/dev/ttyS191", "c", "4", "255")  # no such UART
+    box.run("chgrp", "dialout", "/dev/ttyS191")
+    box.run("mknod", "-m", "0666", "/dev/probe", "c", "1", "11")  # /dev/kmsg's numbers
+    box.path("/etc/agent/serial.toml").write_text(
+        '[agent]\ninterval = "1s"\n'
+        '[[inputs.serial]]\nport = "/dev/ttyS191"\nprotocol = "mhz19"\n'
+        '[[inputs.serial]]\nport = "/dev/probe"\nprotocol = "mhz19"\n'
+        '[[outputs.file]]\nfiles = ["stdout"]\n')
+    box.run("systemctl", "start", "agent@serial")
+    try:
+        def logged() -> str:
+            return box.run("journalctl", "-u", "agent@serial", "-o", "cat").stdout
+
+        wait_for(lambda: logged().count("Cannot open") >= 2, 15, "both ports tried")
+        lines = {port: line for line in logged().splitlines()
+                 for port in ("/dev/ttyS191", "/dev/probe") if f"Cannot open {port}" in line}
+        assert "Errno 6]" in lines["/dev/ttyS191"], lines  # ENXIO: past cgroup and dialout
+        assert "Errno 1]" in lines["/dev/probe"], lines  # EPERM: the device cgroup
+    finally:
+        box.run("systemctl", "stop", "agent@serial")
+
+
 def test_spool_lives_in_state_directory(box):
     private = box.path("/var/lib/private/agent/ram")
     assert os.readlink(box.path("/var/lib/agent/ram")) == "../private/agent/ram"
