@@ -2,6 +2,8 @@
 
     python tests/benchmarks/bench_postgresql.py [--gathers 30]
 
+The suite (python -m tests.benchmarks) calls run(ctx): the Telegraf schema only.
+
 Starts a throwaway PostgreSQL (tests/servers.py) with pg_stat_statements loaded. Per gather it
 counts network round trips exactly, from libpq's protocol trace of the plugin's connection (one
 Sync or simple Query message from the client = one round trip), and the statements the server
@@ -66,8 +68,8 @@ class Tracer:
         os.unlink(self.path)
 
 
-def start_server() -> servers.PostgreSQL:
-    server = servers.PostgreSQL().start()
+def start_server(server: servers.PostgreSQL | None = None) -> servers.PostgreSQL:
+    server = (server or servers.PostgreSQL()).start()
     with open(server.data_dir / "postgresql.conf", "a") as conf:
         conf.write("shared_preload_libraries = 'pg_stat_statements'\n"
                    "pg_stat_statements.track = all\n")
@@ -117,19 +119,26 @@ def measure(server: servers.PostgreSQL, options: dict, gathers: int) -> dict:
     }
 
 
+def collect(server: servers.PostgreSQL, databases: list, gathers: int,
+            modes: dict = MODES) -> list:
+    """[(databases, mode, measure(...))] for every database count and mode."""
+    rows = []
+    for count in databases:
+        grow_to(server, count)
+        for mode, options in modes.items():
+            rows.append((count, mode, measure(server, options, gathers)))
+    return rows
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--gathers", type=int, default=30, help="gathers per measurement")
     parser.add_argument("--databases", type=int, nargs="+", default=[1, 50, 200])
     args = parser.parse_args()
     server = start_server()
-    rows = []
     try:
         version = server.psql("SHOW server_version")
-        for count in args.databases:
-            grow_to(server, count)
-            for mode, options in MODES.items():
-                rows.append((count, mode, measure(server, options, args.gathers)))
+        rows = collect(server, args.databases, args.gathers)
     finally:
         server.close()
     print(f"inputs.postgresql, PostgreSQL {version}, {args.gathers} gathers per row, "
@@ -141,12 +150,45 @@ def main() -> int:
         statements = ",".join(map(str, result["statements"]))
         print(f"{count:>9}  {mode:<16} {result['metrics']:>7}  {trips:>11}  {statements:>10}  "
               f"{result['median_ms']:>9.2f}  {result['p95_ms']:>7.2f}")
-    telegraf = {tuple(r["round_trips"]) for c, m, r in rows if m == "telegraf"}
-    constant = len(telegraf) == 1 and len(next(iter(telegraf))) == 1
+    constant = constant_round_trips(rows)
+    telegraf = sorted({tuple(r["round_trips"]) for c, m, r in rows if m == "telegraf"})
     print("Telegraf schema round trips per gather are "
-          + ("constant: " + str(next(iter(telegraf))[0]) if constant else f"NOT constant: "
-             f"{sorted(telegraf)}"))
+          + (f"constant: {telegraf[0][0]}" if constant else f"NOT constant: {telegraf}"))
     return 0 if constant else 1
+
+
+def constant_round_trips(rows: list) -> bool:
+    telegraf = {tuple(r["round_trips"]) for c, m, r in rows if m == "telegraf"}
+    return len(telegraf) == 1 and len(next(iter(telegraf))) == 1
+
+
+def run(ctx) -> list:
+    """The suite's rows: gather time and queries per gather, Telegraf schema, per count."""
+    from tests.benchmarks.report import Row
+
+    databases, gathers = list(ctx.settings.pg_databases), ctx.settings.pg_gathers
+    ctx.log(f"postgresql: {databases} databases, {gathers} gathers each")
+    server = start_server(ctx.own_server(servers.PostgreSQL()))
+    try:
+        version = server.psql("SHOW server_version")
+        rows = collect(server, databases, gathers, {"telegraf": {}})
+    finally:
+        server.close()
+    constant = constant_round_trips(rows)
+    out = []
+    for count, _, result in rows:
+        details = {**result, "postgresql": version, "psycopg": psycopg.__version__,
+                   "gathers": gathers}
+        trips = ",".join(map(str, result["round_trips"]))
+        statements = ",".join(map(str, result["statements"]))
+        out.append(Row("postgresql", f"postgresql gather, {count} db(s): median time",
+                       result["median_ms"], "ms", details=details,
+                       notes=f"p95 {result['p95_ms']:.2f} ms, {result['metrics']} metrics"))
+        out.append(Row("postgresql", f"postgresql gather, {count} db(s): round trips",
+                       result["round_trips"][-1], "queries", ok=constant, details=details,
+                       notes=f"round trips {trips}, server statements {statements}"
+                       + ("" if constant else "; NOT constant across database counts")))
+    return out
 
 
 if __name__ == "__main__":
