@@ -18,15 +18,33 @@ EX_TEMPFAIL = 75  # a config URL that may answer later: let systemd restart us
 log = logging.getLogger("agent")
 
 
+class _Formatter(argparse.HelpFormatter):
+    """argparse's help formatter imports shutil (and with it bz2 and lzma) on every start just
+    to learn the terminal width; os tells it without the imports."""
+
+    def __init__(self, prog: str) -> None:
+        try:
+            width = os.get_terminal_size(sys.stderr.fileno()).columns - 2
+        except (OSError, ValueError):
+            width = 78
+        super().__init__(prog, width=width)
+
+
+class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="agent", description="Telegraf-compatible metrics agent: RAM, PostgreSQL, serial "
         "sensors to line protocol or InfluxDB.")
     parser.add_argument("--version", action="version", version=f"agent {__version__}")
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument("--debug", action="store_true", help="log debug messages")
     common.add_argument("--quiet", action="store_true", help="log errors only")
-    with_config = argparse.ArgumentParser(add_help=False, parents=[common])
+    with_config = _Parser(add_help=False, parents=[common])
     with_config.add_argument("--config", metavar="PATH|URL",
                              help="TOML config file or http(s) URL; default: the embedded "
                              "default (mem to stdout every 10s)")

@@ -4,12 +4,12 @@ name overrides, plugin/global/host tags, filters, timestamp precision, error iso
 from __future__ import annotations
 
 import logging
+import os
 import time
 from typing import Dict, List, Optional, Sequence
 
 from agent import inputs, outputs
 from agent.config import Config, PluginConfig
-from agent.delivery.settings import delivery_settings
 from agent.filters import Filter
 from agent.metric import Metric
 from agent.plugin import Input, Output
@@ -108,6 +108,8 @@ class RunningOutput:
         self.label = pconf.label
         plugin_class = outputs.load(pconf.name)
         if getattr(plugin_class, "spooled", False):
+            from agent.delivery.settings import delivery_settings  # network outputs only
+
             boundary.setdefault(
                 "delivery", delivery_settings(config.agent, pconf.common, config.source))
         self.plugin: Output = plugin_class(**boundary, **pconf.options)
@@ -139,6 +141,11 @@ class RunningOutput:
 def hostname(agent: Dict[str, object]) -> Optional[str]:
     if agent["omit_hostname"]:
         return None
+    # os.uname() is gethostname() on POSIX, without importing socket on every start.
+    if agent["hostname"]:
+        return str(agent["hostname"])
+    if hasattr(os, "uname"):
+        return os.uname().nodename
     import socket
 
-    return str(agent["hostname"] or socket.gethostname())
+    return socket.gethostname()

@@ -4,7 +4,6 @@ credentials from $CREDENTIALS_DIRECTORY (LoadCredential=)."""
 from __future__ import annotations
 
 import os
-import socket
 import time
 from typing import Mapping
 
@@ -20,6 +19,8 @@ def notify(state: str) -> bool:
         return False
     if address.startswith("@"):
         address = "\0" + address[1:]
+    import socket  # only under systemd: a plain start need not pay for the module
+
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
             sock.connect(address)

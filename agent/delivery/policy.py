@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import email.utils
 import random
 import time
-from dataclasses import dataclass
-from typing import Optional
+from typing import NamedTuple, Optional
 
 BACKOFF_BASE = 1.0
 BACKOFF_CAP = 300.0
@@ -14,8 +12,7 @@ BACKOFF_CAP = 300.0
 OK, RETRY, REJECT, AUTH = "ok", "retry", "reject", "auth"
 
 
-@dataclass
-class Outcome:
+class Outcome(NamedTuple):
     """A transport's answer: kind (ok/retry/reject/auth), HTTP status (0 = no answer), reason."""
 
     kind: str
@@ -45,6 +42,8 @@ def parse_retry_after(value: Optional[str]) -> Optional[float]:
     except ValueError:
         pass
     try:
+        import email.utils  # only for a date-valued Retry-After: costly to import
+
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None

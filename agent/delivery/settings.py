@@ -5,14 +5,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from dataclasses import dataclass
-from typing import Any, Dict, Optional
+from typing import Any, Dict, NamedTuple, Optional
 
 log = logging.getLogger("agent.delivery")
 
 
-@dataclass
-class DeliverySettings:
+class DeliverySettings(NamedTuple):
     directory: Optional[str]  # None: memory buffer
     batch_size: int
     buffer_limit: int
