@@ -122,6 +122,16 @@ def _remove_cgroup(path: Path, timeout: float = 10.0) -> None:
             time.sleep(0.1)
 
 
+def remove_stale_cgroups() -> None:
+    """Cgroups left by a test process that was killed before its teardown (SIGKILL): its
+    container died with it (PR_SET_PDEATHSIG, unshare --kill-child), its cgroup did not."""
+    for path in cgroup2_root().glob("agent-test-*"):
+        owner = path.name.split("-")[2]
+        if owner.isdigit() and not Path(f"/proc/{owner}").exists():
+            with contextlib.suppress(OSError):
+                _remove_cgroup(path, timeout=2)
+
+
 # --- the container ---------------------------------------------------------------------------
 
 class Container:
@@ -149,6 +159,7 @@ class Container:
         return base / inside.lstrip("/")
 
     def boot(self, timeout: float = 90.0) -> Container:
+        remove_stale_cgroups()
         self.cgroup.mkdir()
         command = ["unshare", "--pid", "--fork", "--mount", "--cgroup", "--uts", "--ipc",
                    "--propagation", "private", "--kill-child=SIGKILL",
