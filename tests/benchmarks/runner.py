@@ -120,5 +120,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.json_out:
         with open(args.json_out, "w") as handle:
             handle.write(text + "\n")
-    print(text if args.json else report.table(rows))
+    if args.json:
+        print(text)
+    else:
+        box = meta["machine"]
+        print(f"{meta['date']}  {box['cpu']} x {box['cpus']}, Python {box['python']}, "
+              f"{meta['seconds']:.0f} s  (ratio = ours / peer)\n")
+        print(report.table(rows))
     return 0 if all(r.ok for r in rows) else 1
