@@ -95,13 +95,14 @@ def _extreme(function: str, names: List[str]) -> str:
 
 
 def _float_lines(name: str) -> List[str]:
-    """format_float inlined for the common case; NaN/Inf go to the general path."""
+    """format_float inlined: repr is all a common float costs. 'nan', 'inf' and exponents all
+    contain an n or an e; NaN and Inf go to the general path (which leaves them out)."""
     text = "f" + name[1:]
     return [
-        f"if {name} - {name} != 0.0: return None",
-        f"{text} = repr({name})",
-        f"if {text}[-2:] == '.0': {text} = {text}[:-2]",
-        f"elif 'e' in {text}: {text} = format_float({name})",
+        f"{text} = repr({name}).removesuffix('.0')",
+        f"if 'e' in {text} or 'n' in {text}:",
+        f"    if {name} - {name} != 0.0: return None",
+        f"    {text} = format_float({name})",
     ]
 
 
