@@ -57,7 +57,12 @@ def rootfs_cached() -> bool:
 
 def rootfs(log=sys.stderr) -> Path:
     """The cached Debian root (debootstrapped on first use: a minute or two, needs the mirror)."""
-    path = _rootfs_path()
+    return _cached_directory(_rootfs_path(), lambda tmp: _debootstrap(tmp, log))
+
+
+def _cached_directory(path: Path, build) -> Path:
+    """path, built by build(tmp) into a temporary directory beside it and renamed into place
+    (under the cache lock), so a half-built cache entry is never seen."""
     if path.is_dir():
         return path
     with _cache_lock():
@@ -65,7 +70,7 @@ def rootfs(log=sys.stderr) -> Path:
             return path
         tmp = Path(tempfile.mkdtemp(prefix=path.name + ".tmp-", dir=CACHE))
         try:
-            _debootstrap(tmp, log)
+            build(tmp)
             tmp.rename(path)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -99,20 +104,8 @@ def wheelhouse(requirements: Sequence[str], python: str) -> Path:
     the container with --wheels (pip --no-index --find-links)."""
     key = hashlib.sha256(json.dumps([sorted(requirements), python, platform.machine()])
                          .encode()).hexdigest()[:12]
-    path = CACHE / f"wheels-{key}"
-    if path.is_dir():
-        return path
-    with _cache_lock():
-        if path.is_dir():
-            return path
-        tmp = Path(tempfile.mkdtemp(prefix=path.name + ".tmp-", dir=CACHE))
-        try:
-            _download(list(requirements), python, tmp)
-            tmp.rename(path)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-    return path
+    return _cached_directory(CACHE / f"wheels-{key}",
+                             lambda tmp: _download(list(requirements), python, tmp))
 
 
 def _download(requirements: list, python: str, dest: Path) -> None:
