@@ -1,12 +1,11 @@
 """Compiled field sets: the serializer's fast path.
 
 An input gathers the same field names with the same kinds every time (mem: 32 uints and 2
-floats). For each such shape a FieldPlan is built once: a %-template with the escaped keys and
-type suffixes already in place, plus which positions need a float, string or bool conversion
-and which ints need a range check, compiled into a small function. Rendering a metric is
-then a few comparisons and one C-level % call. Anything the
-plan cannot render exactly (a NaN, an int outside int64, an unwritable key) returns None and
-the serializer's general path decides, so both paths always give the same bytes.
+floats). For each such shape one small function is generated: a %-template with the escaped
+keys and type suffixes in place, the float, string and bool conversions, and the int range
+checks. Rendering a metric is then a few comparisons and one C-level % call. Anything it
+cannot render exactly (a NaN, an int outside int64, an unwritable key) returns None and the
+serializer's general path decides, so both paths always give the same bytes.
 """
 
 from __future__ import annotations
@@ -33,61 +32,54 @@ def format_float(value: float) -> str:
     return text
 
 
-class FieldPlan:
-    """Renders lines of one shape; its render() is generated once per shape.
+def compile_render(prefixes: Sequence[str], kinds: Sequence[type], uint_support: bool,
+                   order: Sequence[int]) -> Render:
+    """The render function of one shape, generated once.
 
     Only variable names and numbers go into the generated source; the keys live in the
     %-template, passed as data, so no field name can ever change the code.
     """
-
-    __slots__ = ("template", "render")
-
-    render: Render
-
-    def __init__(self, prefixes: Sequence[str], kinds: Sequence[type], uint_support: bool,
-                 order: Sequence[int]) -> None:
-        slots: List[str] = []
-        checks: List[str] = []
-        args: List[str] = []
-        ints = [f"v{i}" for i in order if kinds[i] is int]
-        uints = [f"v{i}" for i in order if kinds[i] is UInt]
-        if ints:
-            checks.append(f"if {_extreme('max', ints)} > {INT64_MAX}"
-                          f" or {_extreme('min', ints)} < {INT64_MIN}: return None")
-        if uints:
-            cap = (1 << 64) - 1 if uint_support else INT64_MAX  # clamped by the general path
-            checks.append(f"if {_extreme('max', uints)} > {cap}: return None")
-        for i in order:
-            kind, name = kinds[i], f"v{i}"
-            key = prefixes[i].replace("%", "%%")
-            if kind is float:
-                checks.extend(_float_lines(name))
-                slots.append(key + "%s")
-                args.append(f"f{i}")
-            elif kind is str:
-                slots.append(key + '"%s"')
-                # translate() only when there is something to escape: most strings have not.
-                args.append(f"({name}.translate(ESCAPES) if '\"' in {name} or '\\\\' in {name}"
-                            f" else {name})")
-            elif kind is bool:
-                slots.append(key + "%s")
-                args.append(f"('true' if {name} else 'false')")
-            else:
-                slots.append(key + ("%du" if kind is UInt and uint_support else "%di"))
-                args.append(name)
-        self.template = "%s" + ",".join(slots)
-        unpack = ", ".join(f"v{i}" for i in range(len(kinds)))
-        values = ", ".join(args)
-        body = "\n    ".join([
-            f"{unpack}, = values", *checks,
-            f"if time is None: return UNTIMED % (header, {values})",
-            f"return TIMED % (header, {values}, time)",
-        ])
-        namespace = {"TIMED": self.template + " %d\n", "UNTIMED": self.template + "\n",
-                     "ESCAPES": _STRING_ESCAPES, "format_float": format_float}
-        # noqa: S102 - only generated names and numbers reach exec (see the docstring).
-        exec(f"def render(header, values, time):\n    {body}\n", namespace)  # noqa: S102
-        self.render = namespace["render"]
+    slots: List[str] = []
+    checks: List[str] = []
+    args: List[str] = []
+    ints = [f"v{i}" for i in order if kinds[i] is int]
+    uints = [f"v{i}" for i in order if kinds[i] is UInt]
+    if ints:
+        checks.append(f"if {_extreme('max', ints)} > {INT64_MAX}"
+                      f" or {_extreme('min', ints)} < {INT64_MIN}: return None")
+    if uints:
+        cap = (1 << 64) - 1 if uint_support else INT64_MAX  # clamped by the general path
+        checks.append(f"if {_extreme('max', uints)} > {cap}: return None")
+    for i in order:
+        kind, name = kinds[i], f"v{i}"
+        key = prefixes[i].replace("%", "%%")
+        if kind is float:
+            checks.extend(_float_lines(name))
+            slots.append(key + "%s")
+            args.append(f"f{i}")
+        elif kind is str:
+            slots.append(key + '"%s"')
+            # translate() only when there is something to escape: most strings have not.
+            args.append(f"({name}.translate(ESCAPES) if '\"' in {name} or '\\\\' in {name}"
+                        f" else {name})")
+        elif kind is bool:
+            slots.append(key + "%s")
+            args.append(f"('true' if {name} else 'false')")
+        else:
+            slots.append(key + ("%du" if kind is UInt and uint_support else "%di"))
+            args.append(name)
+    template = "%s" + ",".join(slots)
+    unpack = ", ".join(f"v{i}" for i in range(len(kinds)))
+    values = ", ".join(args)
+    body = "\n    ".join([
+        f"{unpack}, = values", *checks,
+        f"if time is None: return UNTIMED % (header, {values})",
+        f"return TIMED % (header, {values}, time)",
+    ])
+    namespace = {"TIMED": template + " %d\n", "UNTIMED": template + "\n",
+                 "ESCAPES": _STRING_ESCAPES, "format_float": format_float}
+    exec(f"def render(header, values, time):\n    {body}\n", namespace)  # noqa: S102
+    return namespace["render"]
 
 
 def _extreme(function: str, names: List[str]) -> str:
@@ -111,17 +103,18 @@ def build_plan(keys: Tuple[str, ...], kinds: Tuple[type, ...], prefix_of: Callab
     """The render function for this shape; one that always declines when some field needs the
     general path every time (an unwritable key, a kind the serializer does not know, no field)."""
     if not keys or any(kind not in (int, UInt, float, str, bool) for kind in kinds):
-        return _decline
+        return decline
     prefixes = [prefix_of(key) for key in keys]
     if not all(prefixes):
-        return _decline
+        return decline
     order = range(len(keys))
     if sort_fields:
         order = sorted(order, key=keys.__getitem__)
-    return FieldPlan(prefixes, kinds, uint_support, order).render
+    return compile_render(prefixes, kinds, uint_support, order)
 
 
-def _decline(header: str, values: Iterable[object], time: Optional[int]) -> None:
+def decline(header: str, values: Iterable[object], time: Optional[int]) -> None:
+    """The render of a shape that always takes the general path."""
     return None
 
 

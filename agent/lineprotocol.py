@@ -13,7 +13,14 @@ from __future__ import annotations
 
 from typing import Dict, Iterable, List, Optional, Tuple
 
-from agent.fieldplan import _STRING_ESCAPES, PlanCache, Render, build_plan, format_float
+from agent.fieldplan import (
+    _STRING_ESCAPES,
+    PlanCache,
+    Render,
+    build_plan,
+    decline,
+    format_float,
+)
 from agent.metric import INT64_MAX, INT64_MIN, Metric, UInt
 
 _CONTROL = {"\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r"}
@@ -83,19 +90,19 @@ class Serializer:
     def _learn(self, series_shape: Tuple, metric: Metric) -> Tuple[str, Render]:
         """The header and the render function of a new series and field shape."""
         header = self._header(metric.name, metric.tags)
-        shape = (*metric.fields, *map(type, metric.fields.values()))
+        shape = series_shape[1 + len(metric.tags):]  # the keys and kinds
         render = self._plans.get(shape)
         if render is None:
             render = self._plans[shape] = self._plan(shape)
         for cache in (self._lines, self._plans, self._headers):
             if len(cache) >= _HEADER_CACHE_LIMIT:
                 cache.clear()
-        known = self._lines[series_shape] = (header, render if header else _general)
+        known = self._lines[series_shape] = (header, render if header else decline)
         return known
 
     def _plan(self, shape: Tuple) -> Render:
         if self.max_line_bytes:  # line splitting is the general path's
-            return _general
+            return decline
         half = len(shape) // 2
         return build_plan(
             shape[:half], shape[half:], _field_prefix, self.uint_support, self.sort_fields)
@@ -184,10 +191,6 @@ class Serializer:
             pairs_len += size
         lines.append(header + ",".join(current) + footer)
         return "".join(lines)
-
-
-def _general(header: str, values: object, time: Optional[int]) -> None:
-    return None
 
 
 def _build_header(name: str, tags: Dict[str, str]) -> Optional[str]:
