@@ -45,9 +45,10 @@ def split_lines(text: str) -> List[str]:
     return [line + "\n" for line in text.split("\n")[:-1]]
 
 
-def bounds_of(lines: Sequence[str]) -> Optional[bytes]:
-    """The end offsets to store for these lines, or None when newlines alone separate them."""
-    if sum(line.count("\n") for line in lines) == len(lines):
+def bounds_of(lines: Sequence[str], text: str) -> Optional[bytes]:
+    """The end offsets to store for these lines (text: their concatenation), or None when
+    newlines alone separate them."""
+    if text.count("\n") == len(lines):
         return None
     return array("q", accumulate(map(len, lines))).tobytes()
 
@@ -82,9 +83,10 @@ class Spool:
         if not lines:
             return 0
         step = self.batch_lines
-        rows = [(key, len(part), "".join(part), bounds_of(part))
-                for part in (lines[i:i + step] for i in range(0, len(lines), step))]
-        return self._insert(rows)
+        parts = [lines[i:i + step] for i in range(0, len(lines), step)]
+        texts = ["".join(part) for part in parts]
+        return self._insert([(key, len(part), text, bounds_of(part, text))
+                             for part, text in zip(parts, texts)])
 
     def put_text(self, text: str, count: int, key: str = "") -> int:
         """Append count lines given as one text in which every newline ends a line."""
@@ -112,11 +114,9 @@ class Spool:
         excess = self._count - self.limit
         if excess <= 0:
             return 0
-        whole = []
-        for batch in self._oldest(excess):
-            if batch.count > excess - sum(b.count for b in whole):
-                break
-            whole.append(batch)
+        whole = self._oldest(excess)
+        if sum(b.count for b in whole) > excess:  # a single oldest batch larger than the excess
+            whole = []
         self._delete([b.id for b in whole])
         rest = excess - sum(b.count for b in whole)
         if rest:
@@ -179,7 +179,8 @@ class Spool:
     def _trim(self, batch: Batch, drop: int) -> None:
         """Drop the first `drop` lines of a batch, keeping the rest in its place."""
         kept = batch.lines()[drop:]
-        trimmed = batch._replace(count=len(kept), text="".join(kept), bounds=bounds_of(kept))
+        text = "".join(kept)
+        trimmed = batch._replace(count=len(kept), text=text, bounds=bounds_of(kept, text))
         if self._db is None:
             self._memory[0] = trimmed
             return
