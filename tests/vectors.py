@@ -1,10 +1,9 @@
-"""Loads ../shared/vectors/telegraf_line_protocol.txt: Telegraf's own line-protocol test cases."""
+"""Loads tests/data/vectors/telegraf_line_protocol.txt: Telegraf's own line-protocol test cases."""
 
 from __future__ import annotations
 
 import json
 import math
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,7 +12,7 @@ from typing import Dict, List, Optional, Tuple
 from agent.metric import Metric, UInt
 
 REPO = Path(__file__).resolve().parent.parent
-VECTORS = Path(os.environ.get("AGENT_VECTORS", REPO.parent / "shared" / "vectors"))
+VECTORS = REPO / "tests" / "data" / "vectors"  # everything a test reads is in the repository
 
 _CASE = re.compile(r"^\[(?P<id>[A-Z]\d+)\] (?P<title>.*?)(?:\s+\[(?P<opts>[^\]]*)\])?$")
 _STRING = r'"(?:[^"\\]|\\.)*"'
