@@ -8,11 +8,12 @@ import os
 import sys
 from typing import List, Optional
 
-from agent import __version__, stdio
-from agent import config as configmod
-from agent import log as logsetup
-from agent.config import EX_CONFIG, ConfigError
-from agent.configsource import DEFAULT_CONFIG, DEFAULT_LABEL, SourceError
+from agent import __version__
+from agent.config import loader as configmod
+from agent.config.loader import EX_CONFIG, ConfigError
+from agent.config.source import DEFAULT_CONFIG, DEFAULT_LABEL, SourceError
+from agent.system import log as logsetup
+from agent.system import stdio
 
 EX_TEMPFAIL = 75  # a config URL that may answer later: let systemd restart us
 log = logging.getLogger("agent")
@@ -90,11 +91,11 @@ def main(argv: Optional[List[str]] = None) -> None:
 
 def _dispatch(command: str, args: argparse.Namespace) -> int:
     if command == "plugins":
-        from agent.catalog import print_plugins
+        from agent.commands.catalog import print_plugins
 
         return print_plugins()
     if command == "sample-config":
-        from agent.catalog import print_sample_config
+        from agent.commands.catalog import print_sample_config
 
         return print_sample_config()
     try:
@@ -120,15 +121,15 @@ def _run_command(command: str, args: argparse.Namespace, config) -> int:
               f"{len(config.outputs)} output(s))")
         return 0
     if command == "execd":
-        from agent.execd import run_execd
+        from agent.commands.execd import run_execd
 
         return run_execd(config, args.signal)
     if command == "write":
-        from agent.writecmd import run_write
+        from agent.commands.write import run_write
 
         return run_write(config, args.source)
     _default_output(config)
-    from agent import daemon
+    from agent.commands import run as daemon
 
     if args.once or args.test:
         return daemon.run_once(config, test=args.test)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Callable, Dict, List
 
 from agent.delivery.spool import Batch
-from agent.lineparser import parse_metrics
+from agent.lineprotocol.parser import parse_metrics
 
 AGENT = [sys.executable, "-m", "agent"]
 

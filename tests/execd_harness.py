@@ -17,7 +17,7 @@ import threading
 import time
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from agent.lineparser import ParseError, parse
+from agent.lineprotocol.parser import ParseError, parse
 
 PREFIXES = {"E! ": "error", "W! ": "warn", "I! ": "info", "D! ": "debug", "T! ": "trace"}
 GRACE = 5.0

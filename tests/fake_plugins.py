@@ -3,9 +3,9 @@
 import time
 from typing import List
 
-from agent.metric import Metric
-from agent.options import Option
-from agent.plugin import Input
+from agent.lineprotocol.metric import Metric
+from agent.plugin.base import Input
+from agent.plugin.options import Option
 
 
 class FailingInput(Input):

@@ -5,10 +5,10 @@ import sys
 
 import pytest
 
-from agent.config import ConfigError, load, parse
-from agent.configsource import DEFAULT_LABEL, expand_env
-from agent.inputs import INPUTS
-from agent.options import parse_duration
+from agent.config.loader import ConfigError, load, parse
+from agent.config.source import DEFAULT_LABEL, expand_env
+from agent.plugin.options import parse_duration
+from agent.plugin.registry import INPUTS
 
 
 def agent_check(*args, env=None):

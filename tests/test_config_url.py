@@ -14,8 +14,8 @@ from typing import Dict, Iterator, List, Tuple
 
 import pytest
 
-from agent.configsource import SourceError, read_source
-from agent.configurl import fetch_url, safe_url
+from agent.config.source import SourceError, read_source
+from agent.config.url import fetch_url, safe_url
 
 TOKEN = "tok-Url-Secret-5150"
 CONFIG = b'[agent]\nomit_hostname = true\n[[inputs.mem]]\n[[outputs.file]]\nfiles = ["stdout"]\n'

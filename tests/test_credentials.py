@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
-from agent.config import ConfigError, parse
-from agent.secrets import redact
-from agent.systemd import CredentialError, read_credential
+from agent.config.loader import ConfigError, parse
+from agent.config.secrets import redact
+from agent.system.systemd import CredentialError, read_credential
 
 TOKEN = "tok-Secret-7f3a9"
 

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from agent.lineparser import parse_metrics
+from agent.lineprotocol.parser import parse_metrics
 from tests import servers
 from tests.delivery_helpers import (
     AgentProcess,

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from agent.metric import UInt
+from agent.lineprotocol.metric import UInt
 from tests.execd_harness import Execd
 
 MEM_FIELDS = 34

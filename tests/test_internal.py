@@ -2,15 +2,15 @@
 
 import pytest
 
-from agent import inputs
-from agent.config import parse
-from agent.runner import Agent
+from agent.config.loader import parse
+from agent.engine.agent import Agent
+from agent.plugin import registry
 from tests.fake_plugins import ListSink
 
 
 @pytest.fixture(autouse=True)
 def failing_input(monkeypatch):
-    monkeypatch.setitem(inputs.INPUTS, "failing", "tests.fake_plugins:FailingInput")
+    monkeypatch.setitem(registry.INPUTS, "failing", "tests.fake_plugins:FailingInput")
 
 
 def test_internal_counts_gathers_errors_and_reports_the_process():

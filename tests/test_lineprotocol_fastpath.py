@@ -7,8 +7,8 @@ import math
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.lineprotocol import Serializer
-from agent.metric import INT64_MAX, INT64_MIN, UINT64_MAX, Metric, UInt
+from agent.lineprotocol.metric import INT64_MAX, INT64_MIN, UINT64_MAX, Metric, UInt
+from agent.lineprotocol.serializer import Serializer
 
 KINDS = {
     "int": st.integers(INT64_MIN * 2, INT64_MAX * 2),  # some outside int64: dropped

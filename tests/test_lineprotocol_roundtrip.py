@@ -5,9 +5,9 @@ import math
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.lineparser import parse_metrics
-from agent.lineprotocol import Serializer
-from agent.metric import INT64_MAX, INT64_MIN, UINT64_MAX, Metric, UInt
+from agent.lineprotocol.metric import INT64_MAX, INT64_MIN, UINT64_MAX, Metric, UInt
+from agent.lineprotocol.parser import parse_metrics
+from agent.lineprotocol.serializer import Serializer
 
 # Telegraf escapes these control characters as backslash + letter, and no parser turns them
 # back: a tab in a tag value arrives as the two characters "\t".
@@ -102,8 +102,8 @@ def test_nasty_names_round_trip_through_influxdb1(influxdb1):
 ))
 def test_the_write_fast_path_accepts_only_lines_the_strict_parser_accepts(line):
     """agent write passes simple lines through unparsed: they must be valid, same timestamp."""
-    from agent.linecheck import simple_line
-    from agent.lineparser import ParseError, parse
+    from agent.lineprotocol.linecheck import simple_line
+    from agent.lineprotocol.parser import ParseError, parse
 
     kind = simple_line(line)
     if kind is not None:
@@ -124,7 +124,7 @@ simple_candidates = st.one_of(
 @given(st.lists(simple_candidates, min_size=1, max_size=6))
 def test_a_whole_chunk_passes_only_when_every_line_is_simple_and_timestamped(lines):
     """agent write checks thousands of lines in one call: the same verdict as line by line."""
-    from agent.linecheck import simple_line, timestamped_block
+    from agent.lineprotocol.linecheck import simple_line, timestamped_block
 
     text = "xx" + "".join(line + "\n" for line in lines) + "yy"
     expected = all("\n" not in line and simple_line(line) is True for line in lines)

@@ -4,8 +4,8 @@ import math
 
 import pytest
 
-from agent.lineparser import ParseError, parse
-from agent.lineprotocol import Serializer
+from agent.lineprotocol.parser import ParseError, parse
+from agent.lineprotocol.serializer import Serializer
 from tests.vectors import load_cases
 
 CASES = load_cases()
@@ -85,6 +85,6 @@ def test_int_out_of_int64_range_is_dropped_not_wrapped():
 
 
 def _metric(value):
-    from agent.metric import Metric
+    from agent.lineprotocol.metric import Metric
 
     return Metric("m", {"v": value}, {}, 1)

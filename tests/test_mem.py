@@ -17,9 +17,9 @@ from typing import Dict
 import pytest
 
 from agent.inputs.mem import MemInput
-from agent.lineparser import parse_metrics
-from agent.lineprotocol import Serializer
-from agent.metric import UInt
+from agent.lineprotocol.metric import UInt
+from agent.lineprotocol.parser import parse_metrics
+from agent.lineprotocol.serializer import Serializer
 
 DATA = Path(__file__).parent / "data" / "meminfo"
 

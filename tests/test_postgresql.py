@@ -11,8 +11,8 @@ import psycopg
 import pytest
 
 from agent.inputs.postgresql import PostgresqlInput
-from agent.lineprotocol import Serializer
-from agent.metric import field_kind
+from agent.lineprotocol.metric import field_kind
+from agent.lineprotocol.serializer import Serializer
 
 _ids = itertools.count()
 LOGGER = "agent.inputs.postgresql"

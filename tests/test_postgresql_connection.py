@@ -11,8 +11,8 @@ import time
 import pytest
 
 from agent.inputs.postgresql import PostgresqlError, PostgresqlInput
-from agent.lineparser import parse_metrics
-from agent.metric import field_kind
+from agent.lineprotocol.metric import field_kind
+from agent.lineprotocol.parser import parse_metrics
 from tests import servers
 from tests.conftest import start_server
 

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from agent.config import ConfigError, parse
+from agent.config.loader import ConfigError, parse
 from agent.inputs.postgresql import dsn
 from agent.inputs.postgresql.connection import Backoff
 
@@ -154,8 +154,8 @@ def test_config_error_for_a_broken_address_holds_no_password():
 def test_a_postgresql_config_imports_psycopg_only_when_gathering():
     code = (
         "import sys\n"
-        "from agent.config import parse\n"
-        "from agent.running import RunningInput\n"
+        "from agent.config.loader import parse\n"
+        "from agent.engine.running import RunningInput\n"
         "conf = parse('[[inputs.postgresql]]\\naddress = \"host=/nonexistent\"\\n', 't', {})\n"
         "running = RunningInput(conf.inputs[0], conf, None)\n"
         "running.plugin.start()\n"

@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 from agent.inputs.postgresql import PostgresqlInput
-from agent.metric import field_kind
+from agent.lineprotocol.metric import field_kind
 from tests import servers
 from tests.conftest import start_server
 

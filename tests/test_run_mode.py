@@ -6,7 +6,7 @@ import subprocess
 import sys
 import time
 
-from agent.lineparser import parse_metrics
+from agent.lineprotocol.parser import parse_metrics
 
 AGENT = [sys.executable, "-m", "agent"]
 TELEGRAF_MEM_FIELDS = {
@@ -71,7 +71,7 @@ def test_run_test_prints_to_stdout_only(tmp_path):
 
 
 def test_stdout_is_reserved_for_line_protocol():
-    code = ("from agent import stdio; out = stdio.claim_stdout(); print('stray'); "
+    code = ("from agent.system import stdio; out = stdio.claim_stdout(); print('stray'); "
             "import os; os.write(1, b'raw fd 1\\n'); out.write(b'm v=1i 1\\n')")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=30)
     assert result.stdout == b"m v=1i 1\n"

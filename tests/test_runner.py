@@ -5,11 +5,11 @@ import time
 
 import pytest
 
-from agent import inputs
-from agent.config import parse
-from agent.runner import Agent
-from agent.running import RunningInput, precision_for, round_ns
-from agent.schedule import InputSchedule, first_tick
+from agent.config.loader import parse
+from agent.engine.agent import Agent
+from agent.engine.running import RunningInput, precision_for, round_ns
+from agent.engine.schedule import InputSchedule, first_tick
+from agent.plugin import registry
 from tests.fake_plugins import ListSink
 
 
@@ -17,7 +17,7 @@ from tests.fake_plugins import ListSink
 def fake_inputs(monkeypatch):
     for name in ("failing", "slow", "tagged"):
         cls = name.capitalize() + "Input"
-        monkeypatch.setitem(inputs.INPUTS, name, f"tests.fake_plugins:{cls}")
+        monkeypatch.setitem(registry.INPUTS, name, f"tests.fake_plugins:{cls}")
 
 
 def test_first_tick_is_the_next_interval_boundary():

@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from agent.config import ConfigError, parse
-from agent.lineparser import parse_metrics
+from agent.config.loader import ConfigError, parse
+from agent.lineprotocol.parser import parse_metrics
 from tests.serial_emulator import MHZ19, PMS5003, wait_for
 
 AGENT = [sys.executable, "-m", "agent"]
@@ -40,7 +40,7 @@ def test_a_valid_config_parses_with_defaults():
 
 
 def test_importing_the_input_does_not_import_pyserial():
-    code = ("import sys, agent.inputs.serial, agent.catalog\n"
+    code = ("import sys, agent.inputs.serial, agent.commands.catalog\n"
             "assert 'serial' not in sys.modules, 'pyserial imported'\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=30)
     assert result.returncode == 0, result.stderr

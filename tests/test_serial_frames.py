@@ -13,7 +13,7 @@ from agent.inputs.serial.counters import Counters
 from agent.inputs.serial.mhz19 import MHZ19
 from agent.inputs.serial.pms5003 import PMS5003, SET_ACTIVE, SET_PASSIVE
 from agent.inputs.serial.sds011 import QUERY, SDS011
-from agent.metric import Metric
+from agent.lineprotocol.metric import Metric
 from tests.serial_emulator import mhz19_frame, pms5003_frame, pms5003_reply, sds011_frame
 from tests.vectors import VECTORS as VECTOR_DIR
 

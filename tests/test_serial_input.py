@@ -8,7 +8,7 @@ import time
 import pytest
 
 from agent.inputs.serial import STATS, SerialInput
-from agent.metric import Metric
+from agent.lineprotocol.metric import Metric
 from tests.serial_emulator import (
     MHZ19,
     PMS5003,

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from agent.inputs.serial.counters import Counters
 from agent.inputs.serial.lines import LineSplitter, LinesProtocol
 from agent.inputs.serial.textformats import check_regex, convert, make_parser
-from agent.metric import Metric, UInt
+from agent.lineprotocol.metric import Metric, UInt
 from tests.vectors import VECTORS as VECTOR_DIR
 
 VECTORS = json.loads((VECTOR_DIR / "serial_frames.json").read_text())["text_lines"]["cases"]

@@ -4,7 +4,7 @@ import pytest
 
 from agent.inputs.serial.reader import Backoff, stamp
 from agent.inputs.serial.reduce import Reducer
-from agent.metric import Metric
+from agent.lineprotocol.metric import Metric
 
 
 def m(fields, time, **tags):

@@ -13,8 +13,8 @@ from typing import Dict, List, Optional
 import pytest
 
 from agent.cli import build_parser
-from agent.config import tomllib
-from agent.metric import UInt
+from agent.config.loader import tomllib
+from agent.lineprotocol.metric import UInt
 from tests.execd_harness import Execd
 from tests.serial_emulator import MHZ19
 from tests.test_mem import FLOAT_FIELDS, TELEGRAF_FIELDS
@@ -187,7 +187,7 @@ def test_serial_under_telegraf_asks_the_mhz19_on_serial_port():
 
 
 def test_serial_port_defaults_to_serial0():
-    from agent.config import load
+    from agent.config.loader import load
 
     config = load(str(agent_toml("serial")), {**TELEGRAF_ENV})
     assert config.inputs[0].options["port"] == "/dev/serial0"

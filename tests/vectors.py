@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
-from agent.metric import Metric, UInt
+from agent.lineprotocol.metric import Metric, UInt
 
 REPO = Path(__file__).resolve().parent.parent
 VECTORS = REPO / "tests" / "data" / "vectors"  # everything a test reads is in the repository

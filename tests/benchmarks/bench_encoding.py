@@ -29,7 +29,7 @@ Data = List[Tuple[Dict[str, str], Dict[str, object], int]]  # (tags, fields, tim
 
 def mem_data(count: int, offset: int) -> Data:
     from agent.inputs.mem import MemInput
-    from agent.metric import UInt
+    from agent.lineprotocol.metric import UInt
 
     template = MemInput().gather()[0].fields
     rows = []
@@ -48,8 +48,8 @@ def sensor_data(count: int, offset: int) -> Data:
 
 
 def ours_build_encode(name: str, data: Data) -> str:
-    from agent.lineprotocol import Serializer
-    from agent.metric import Metric
+    from agent.lineprotocol.metric import Metric
+    from agent.lineprotocol.serializer import Serializer
 
     return Serializer().serialize_many([Metric(name, f, t, ts) for t, f, ts in data])
 
@@ -78,7 +78,7 @@ def peer_from_dict(name: str, data: Data) -> str:
 
 
 def build_metrics(name: str, data: Data) -> list:
-    from agent.metric import Metric
+    from agent.lineprotocol.metric import Metric
 
     return [Metric(name, f, t, ts) for t, f, ts in data]
 
@@ -91,7 +91,7 @@ def build_points(name: str, data: Data) -> list:
 
 
 def ours_encode(metrics: list) -> str:
-    from agent.lineprotocol import Serializer
+    from agent.lineprotocol.serializer import Serializer
 
     return Serializer().serialize_many(metrics)
 
@@ -133,7 +133,7 @@ def measure(name: str, make: Callable[[int, int], Data], count: int) -> Dict[str
 
 def check_same(outputs: Dict[str, str], sample: int = 200) -> None:
     """Both libraries must have written the same metrics (floats may differ in spelling)."""
-    from agent.lineparser import parse_metrics
+    from agent.lineprotocol.parser import parse_metrics
 
     parsed = {side: parse_metrics("\n".join(text.splitlines()[:sample]) + "\n")
               for side, text in outputs.items()}

@@ -37,8 +37,8 @@ def floor() -> bytes:
 
 
 def running_mem():
-    from agent.config import parse
-    from agent.running import RunningInput, hostname
+    from agent.config.loader import parse
+    from agent.engine.running import RunningInput, hostname
 
     config = parse("[[inputs.mem]]\n", "bench")
     return RunningInput(config.inputs[0], config, hostname(config.agent))
@@ -64,7 +64,7 @@ def psutil_point() -> Callable[[], bytes]:
 
 
 def measure(ctx: Context) -> Dict[str, float]:
-    from agent.lineprotocol import Serializer
+    from agent.lineprotocol.serializer import Serializer
 
     running = running_mem()
     serializer = Serializer()

@@ -70,9 +70,9 @@ def agent_in_process(config_path: str, source: str) -> dict:
 
     import agent.outputs.influxdb  # noqa: F401 - imported before the clock starts
     import agent.outputs.influxdb_v2  # noqa: F401
-    from agent import log as logsetup
-    from agent.config import load
-    from agent.writecmd import run_write
+    from agent.commands.write import run_write
+    from agent.config.loader import load
+    from agent.system import log as logsetup
 
     logsetup.setup(logsetup.choose_dialect(False), False, False)
     config = load(config_path, require_inputs=False)  # as `agent write` loads it

@@ -20,9 +20,9 @@ from agent.inputs.postgresql.queries import (
     telegraf_metrics,
     telegraf_queries,
 )
-from agent.metric import Metric
-from agent.options import Option
-from agent.plugin import Input
+from agent.lineprotocol.metric import Metric
+from agent.plugin.base import Input
+from agent.plugin.options import Option
 
 _Result = Optional[Tuple[List[str], List[tuple]]]
 

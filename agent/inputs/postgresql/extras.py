@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Callable, Dict, List, Sequence, Tuple
 
 from agent.inputs.postgresql.queries import database_filter, field_value
-from agent.metric import Metric
+from agent.lineprotocol.metric import Metric
 
 MIN_VERSION = 100000
 _CURRENT_LSN = ("CASE WHEN pg_is_in_recovery() THEN pg_last_wal_receive_lsn() "

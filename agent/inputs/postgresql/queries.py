@@ -14,8 +14,8 @@ import difflib
 from dataclasses import dataclass
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
-from agent.lineprotocol import format_float
-from agent.metric import Metric
+from agent.lineprotocol.metric import Metric
+from agent.lineprotocol.serializer import format_float
 
 MEASUREMENT = "postgresql"
 GLOBAL_DB = "postgres_global"  # the PostgreSQL 12+ row of shared objects (datname NULL)

@@ -23,9 +23,9 @@ from agent.inputs.serial.reader import Backoff, Reader
 from agent.inputs.serial.reduce import MODES, Reducer
 from agent.inputs.serial.sds011 import SDS011
 from agent.inputs.serial.textformats import FORMATS, check_regex, make_parser
-from agent.metric import Metric
-from agent.options import Option
-from agent.plugin import Input
+from agent.lineprotocol.metric import Metric
+from agent.plugin.base import Input
+from agent.plugin.options import Option
 
 __all__ = ["STATS", "SerialInput"]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Dict, List, Optional
 
 from agent.inputs.serial.protocol import Protocol, Reading
-from agent.metric import Metric
+from agent.lineprotocol.metric import Metric
 
 NEED_MORE = 0  # measure(): not enough bytes yet to know the frame's length
 NOT_A_FRAME = -1  # a start byte that does not begin a frame (misalignment, noise)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import List, Tuple
 
 from agent.inputs.serial.counters import Counters
-from agent.metric import Metric
+from agent.lineprotocol.metric import Metric
 
 # (bytes received after the reading's last byte in this chunk, the reading without a time)
 Reading = Tuple[int, Metric]

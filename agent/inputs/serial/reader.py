@@ -10,7 +10,7 @@ from typing import Callable, List, Optional
 from agent.inputs.serial.counters import Counters
 from agent.inputs.serial.port import Port, PortError
 from agent.inputs.serial.protocol import Protocol, Reading
-from agent.metric import Metric
+from agent.lineprotocol.metric import Metric
 
 
 class Backoff:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import deque
 from typing import Callable, Dict, List, Tuple
 
-from agent.metric import Metric
+from agent.lineprotocol.metric import Metric
 
 MODES = ("all", "last", "mean")
 SeriesKey = Tuple[str, Tuple[Tuple[str, str], ...]]

@@ -12,8 +12,8 @@ import json
 import re
 from typing import Dict, Iterable, List, Optional, Tuple
 
-from agent.lineparser import ParseError, parse_metrics
-from agent.metric import INT64_MAX, INT64_MIN, Metric
+from agent.lineprotocol.metric import INT64_MAX, INT64_MIN, Metric
+from agent.lineprotocol.parser import ParseError, parse_metrics
 
 FORMATS = ("influx", "kv", "csv", "json", "regex")
 _INT = re.compile(r"[-+]?\d+")

@@ -1,0 +1,52 @@
+"""`agent plugins` and `agent sample-config`: what the registries hold, and how to configure it."""
+
+from __future__ import annotations
+
+from typing import Iterable, Type
+
+from agent.config.loader import AGENT_OPTIONS
+from agent.plugin import registry
+from agent.plugin.base import COMMON_INPUT_OPTIONS, COMMON_OUTPUT_OPTIONS, Plugin
+from agent.plugin.options import Option, format_duration
+
+
+def _plugins() -> Iterable[Type[Plugin]]:
+    for kind in ("inputs", "outputs"):
+        for name in sorted(registry.REGISTRIES[kind]):
+            yield registry.load(kind, name)
+
+
+def _default(option: Option) -> str:
+    if option.default is None:
+        return ""
+    if option.kind == "duration":
+        return f" (default {format_duration(option.default)})"
+    return f" (default {option.default!r})"
+
+
+def print_plugins() -> int:
+    for plugin in _plugins():
+        print(f"{plugin.kind}.{plugin.name}: {plugin.description}")
+        for option in plugin.options:
+            kind = f"{option.kind}, secret" if option.secret else option.kind
+            print(f"    {option.name} [{kind}]{_default(option)}: {option.help}")
+    print("common input options: " + ", ".join(o.name for o in COMMON_INPUT_OPTIONS))
+    print("common output options: " + ", ".join(o.name for o in COMMON_OUTPUT_OPTIONS))
+    return 0
+
+
+def print_sample_config() -> int:
+    print("# agent configuration: Telegraf's config language. ${VAR}, ${VAR:-default} and")
+    print("# ${VAR:?message} are expanded from the environment inside string values; secret")
+    print("# options ([str, secret] in `agent plugins`) also take \"@{systemd:<credential>}\".\n")
+    print("[agent]")
+    for option in AGENT_OPTIONS:
+        value = option.default
+        if option.kind == "duration":
+            value = format_duration(value) if value else "0s"
+        text = f'"{value}"' if isinstance(value, str) else str(value).lower()
+        print(f"  ## {option.help}\n  # {option.name} = {text}")
+    print("\n# [global_tags]\n#   site = \"home\"\n")
+    for plugin in _plugins():
+        print(plugin.sample_config)
+    return 0

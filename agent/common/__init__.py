@@ -1,0 +1,1 @@
+"""What several plugins share: TLS options and HTTP helpers."""

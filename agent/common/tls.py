@@ -1,0 +1,36 @@
+"""Options shared by the HTTP outputs (Telegraf's names), and a urllib3 pool built from them."""
+
+from __future__ import annotations
+
+from agent.plugin.options import Option
+
+TLS_OPTIONS = (
+    Option("tls_ca", "str", "", "CA bundle to verify the server"),
+    Option("tls_cert", "str", "", "client certificate"),
+    Option("tls_key", "str", "", "client key"),
+    Option("insecure_skip_verify", "bool", False, "do not verify the server certificate"),
+)
+
+HTTP_OPTIONS = (
+    Option("timeout", "duration", 5.0, "HTTP request timeout"),
+    Option("content_encoding", "str", "gzip", "gzip or identity", choices=("gzip", "identity")),
+    Option("http_headers", "str_map", {}, "extra HTTP headers"),
+    Option("influx_uint_support", "bool", False, "write unsigned integers with a u suffix"),
+    *TLS_OPTIONS,
+)
+
+
+def pool_manager(output: object, timeout: float):
+    import urllib3
+
+    kwargs = {
+        "timeout": urllib3.Timeout(connect=timeout, read=timeout),
+        "retries": False,
+        "cert_reqs": "CERT_NONE" if output.insecure_skip_verify else "CERT_REQUIRED",
+    }
+    if output.tls_ca:
+        kwargs["ca_certs"] = output.tls_ca
+    if output.tls_cert:
+        kwargs["cert_file"] = output.tls_cert
+        kwargs["key_file"] = output.tls_key or None
+    return urllib3.PoolManager(**kwargs)

@@ -1,0 +1,110 @@
+"""The agent: starts inputs and outputs, gathers on schedule or on demand, fans metrics out."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import List, Optional, Protocol, Sequence
+
+from agent.config.loader import Config
+from agent.engine.running import RunningInput, RunningOutput, hostname
+from agent.engine.schedule import InputSchedule
+from agent.lineprotocol.metric import Metric
+
+log = logging.getLogger("agent.engine.agent")
+
+
+class Sink(Protocol):
+    def connect(self) -> None: ...
+    def write(self, metrics: Sequence[Metric]) -> None: ...
+    def close(self) -> None: ...
+
+
+class Agent:
+    """One loaded config, running. execd=True: no host tag; outputs are given by the caller."""
+
+    def __init__(self, config: Config, sinks: Optional[List[Sink]] = None,
+                 execd: bool = False) -> None:
+        self.config = config
+        host = None if execd else hostname(config.agent)
+        self.inputs = [RunningInput(p, config, host) for p in config.inputs]
+        if sinks is None:
+            sinks = [RunningOutput(p, config) for p in config.outputs]
+        self.sinks = sinks
+        for running in self.inputs:
+            bind = getattr(running.plugin, "bind", None)
+            if bind is not None:
+                bind(self)  # inputs.internal reports on the agent that runs it
+        self.schedules: List[InputSchedule] = []
+        self.broken_pipe = threading.Event()
+        self._emit_lock = threading.Lock()
+
+    def start(self) -> None:
+        for sink in self.sinks:
+            sink.connect()
+        for running in self.inputs:
+            try:
+                running.plugin.start()
+            except Exception as err:  # noqa: BLE001 - the others still run
+                running.log.error("Error starting plugin: %s", err)
+
+    def start_schedules(self) -> None:
+        aligned = self.config.agent["round_interval"]
+        for running in self.inputs:
+            schedule = InputSchedule(
+                running.label, lambda r=running: self.emit(r.gather()), running.interval,
+                aligned, running.offset, running.jitter, warn=running.log.warning,
+            )
+            schedule.start()
+            self.schedules.append(schedule)
+
+    def gather_all(self) -> int:
+        """Gather every input once, in order, writing each input's metrics as they come."""
+        count = 0
+        for running in self.inputs:
+            metrics = running.gather()
+            self.emit(metrics)
+            count += len(metrics)
+        return count
+
+    def gather_now(self) -> None:
+        for schedule in self.schedules:
+            schedule.wake()
+
+    def emit(self, metrics: Sequence[Metric]) -> None:
+        if not metrics:
+            return
+        with self._emit_lock:
+            for sink in self.sinks:
+                try:
+                    sink.write(metrics)
+                except BrokenPipeError:
+                    self.broken_pipe.set()
+
+    def stop(self, timeout: float = 1.0) -> None:
+        """Stop schedules and inputs (service inputs hand over their last readings), then close
+        outputs; bounded by timeout per step."""
+        for schedule in self.schedules:
+            schedule.stop(timeout / max(1, len(self.schedules)))
+        self.schedules.clear()
+        for running in self.inputs:
+            _bounded(running.plugin.stop, timeout, running.log)
+            if getattr(running.plugin, "service", False):
+                self.emit(running.gather())  # what it read since its last gather
+        for sink in self.sinks:
+            _bounded(sink.close, timeout, log)
+
+
+def _bounded(call, timeout: float, logger) -> None:
+    """Run a shutdown step in a daemon thread so a stuck plugin cannot hold up exit."""
+    def guarded() -> None:
+        try:
+            call()
+        except Exception as err:  # noqa: BLE001
+            logger.warning("Error while stopping: %s", err)
+
+    worker = threading.Thread(target=guarded, daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        logger.warning("Still stopping after %.1fs; leaving it behind", timeout)

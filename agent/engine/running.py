@@ -1,0 +1,151 @@
+"""A configured plugin instance with what Telegraf wraps around it (models/running_*.go):
+name overrides, plugin/global/host tags, filters, timestamp precision, error isolation."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from typing import Dict, List, Optional, Sequence
+
+from agent.config.loader import Config, PluginConfig
+from agent.engine.filters import Filter
+from agent.engine.selfstats import GatherStats
+from agent.lineprotocol.metric import Metric
+from agent.plugin import registry
+from agent.plugin.base import Input, Output
+
+NS = 1_000_000_000
+
+
+def plugin_logger(pconf: PluginConfig) -> logging.LoggerAdapter:
+    logger = logging.getLogger(f"agent.{pconf.kind}.{pconf.name}")
+    return logging.LoggerAdapter(logger, {"plugin": pconf.label})
+
+
+def precision_for(precision: float, interval: float) -> int:
+    """Telegraf's getPrecision in ns: the set precision, else 1s/1ms/1us/1ns by interval."""
+    if precision > 0:
+        return max(1, round(precision * NS))
+    for step in (1.0, 1e-3, 1e-6):
+        if interval >= step:
+            return round(step * NS)
+    return 1
+
+
+def round_ns(timestamp: int, precision: int) -> int:
+    """Go's time.Round: to the nearest multiple, halves away from zero."""
+    if precision <= 1:
+        return timestamp
+    half = precision // 2
+    if timestamp >= 0:
+        return (timestamp + half) // precision * precision
+    return -((-timestamp + half) // precision * precision)
+
+
+class RunningInput:
+    def __init__(self, pconf: PluginConfig, config: Config, host: Optional[str],
+                 **boundary: object) -> None:
+        self.config = pconf
+        self.label = pconf.label
+        self.plugin: Input = registry.load("inputs", pconf.name)(**boundary, **pconf.options)
+        self.plugin.log = self.log = plugin_logger(pconf)
+        common, agent = pconf.common, config.agent
+        self.interval: float = common["interval"] or agent["interval"]
+        self.jitter: float = (common["collection_jitter"] if common["collection_jitter"]
+                              is not None else agent["collection_jitter"])
+        self.offset: float = common["collection_offset"] or agent["collection_offset"]
+        own_precision = common["precision"] or 0.0
+        if getattr(self.plugin, "service", False):
+            # Telegraf leaves a service input's own timestamps alone unless it sets precision.
+            self.precision = precision_for(own_precision, 0)
+        else:
+            self.precision = precision_for(own_precision or agent["precision"], self.interval)
+        self.tags = dict(common["tags"] or {})
+        self.global_tags = dict(config.global_tags)
+        if host:
+            self.global_tags.setdefault("host", host)
+        self.filter = Filter(common)
+        self.stats = GatherStats()
+
+    def gather(self) -> List[Metric]:
+        """Gather, decorate and return metrics; an exception is logged, never raised."""
+        started = time.perf_counter_ns()
+        try:
+            metrics = self.plugin.gather()
+        except Exception as err:  # noqa: BLE001 - one input must never stop the others
+            self.stats.errors += 1
+            self.log.error("Error in plugin: %s", err)
+            self.log.debug("traceback", exc_info=True)
+            return []
+        finally:
+            self.stats.gather_time_ns = time.perf_counter_ns() - started
+        now = time.time_ns()
+        metrics = [m for m in metrics if self._decorate(m, now)]
+        self.stats.metrics_gathered += len(metrics)
+        return metrics
+
+    def _decorate(self, metric: Metric, now: int) -> bool:
+        common = self.config.common
+        if common["name_override"]:
+            metric.name = common["name_override"]
+        if common["name_prefix"]:
+            metric.name = common["name_prefix"] + metric.name
+        if common["name_suffix"]:
+            metric.name = metric.name + common["name_suffix"]
+        for tags in (self.tags, self.global_tags):
+            for key, value in tags.items():
+                metric.tags.setdefault(key, value)
+        if self.filter.active and not self.filter.apply(metric):
+            return False
+        metric.time = round_ns(now if metric.time is None else metric.time, self.precision)
+        return True
+
+
+class RunningOutput:
+    def __init__(self, pconf: PluginConfig, config: Config, **boundary: object) -> None:
+        self.config = pconf
+        self.label = pconf.label
+        plugin_class = registry.load("outputs", pconf.name)
+        if getattr(plugin_class, "spooled", False):
+            from agent.delivery.settings import delivery_settings  # network outputs only
+
+            boundary.setdefault(
+                "delivery", delivery_settings(config.agent, pconf.common, config.source))
+        self.plugin: Output = plugin_class(**boundary, **pconf.options)
+        self.plugin.log = self.log = plugin_logger(pconf)
+        self.filter = Filter(pconf.common)
+        self.metrics_filtered = 0
+
+    def connect(self) -> None:
+        self.plugin.connect()
+
+    def close(self) -> None:
+        self.plugin.close()
+
+    def write(self, metrics: Sequence[Metric]) -> None:
+        if self.filter.active:
+            count = len(metrics)
+            metrics = [m for m in (m.copy() for m in metrics) if self.filter.apply(m)]
+            self.metrics_filtered += count - len(metrics)
+        if not metrics:
+            return
+        try:
+            self.plugin.write(metrics)
+        except BrokenPipeError:
+            raise
+        except Exception as err:  # noqa: BLE001 - a failing output must not stop gathering
+            self.log.error("Error writing to %s: %s", self.label, err)
+
+
+def hostname(agent: Dict[str, object]) -> Optional[str]:
+    if agent["omit_hostname"]:
+        return None
+    # os.uname() is gethostname() on POSIX, without importing socket on every start.
+    if agent["hostname"]:
+        return str(agent["hostname"])
+    if hasattr(os, "uname"):
+        return os.uname().nodename
+    import socket
+
+    return socket.gethostname()

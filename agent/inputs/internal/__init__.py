@@ -1,0 +1,96 @@
+"""inputs.internal: the agent's own health in Telegraf's internal_* schema.
+
+internal_agent, internal_gather (per input), internal_write (per output, plus dead_letters),
+internal_<input> for inputs that keep their own counters (e.g. internal_serial), and
+internal_process: this process's memory and CPU from psutil.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from typing import Dict, List
+
+from agent import __version__
+from agent.lineprotocol.metric import Metric
+from agent.plugin.base import Input
+
+
+class InternalInput(Input):
+    name = "internal"
+    description = "the agent's own metrics (Telegraf's internal_* measurements)"
+    sample_config = """\
+# The agent's own health: gathers, writes, buffers, dead letters, memory and CPU.
+[[inputs.internal]]
+"""
+
+    agent = None
+
+    def bind(self, agent: object) -> None:
+        self.agent = agent
+
+    def gather(self) -> List[Metric]:
+        version = {"version": __version__, "python_version": platform.python_version()}
+        metrics = self._gathers(version) + self._writes(version)
+        metrics.append(self._agent(version, metrics))
+        metrics.append(Metric("internal_process", _process_fields(), dict(version)))
+        return metrics
+
+    def _gathers(self, version: Dict[str, str]) -> List[Metric]:
+        metrics = []
+        for running in sorted(self.agent.inputs if self.agent else [], key=lambda r: r.label):
+            tags = {"input": running.config.name, **_alias(running), **version}
+            stats = running.stats
+            metrics.append(Metric("internal_gather", {
+                "errors": stats.errors, "gather_time_ns": stats.gather_time_ns,
+                "metrics_gathered": stats.metrics_gathered}, tags))
+            own = getattr(running.plugin, "stats", None)
+            if callable(own):
+                metrics.append(Metric(f"internal_{running.config.name}", dict(own()), tags))
+        return metrics
+
+    def _writes(self, version: Dict[str, str]) -> List[Metric]:
+        metrics = []
+        sinks = self.agent.sinks if self.agent else []
+        for running in sorted((s for s in sinks if hasattr(s, "config")),
+                              key=lambda r: r.label):
+            stats = getattr(running.plugin, "write_stats", None)
+            fields = dict(stats()) if callable(stats) else {}
+            if not fields:
+                continue
+            fields["metrics_filtered"] = running.metrics_filtered
+            tags = {"output": running.config.name, **_alias(running), **version}
+            metrics.append(Metric("internal_write", fields, tags))
+        return metrics
+
+    def _agent(self, version: Dict[str, str], metrics: List[Metric]) -> Metric:
+        def total(measurement: str, field: str) -> int:
+            return sum(int(m.fields.get(field, 0)) for m in metrics if m.name == measurement)
+
+        return Metric("internal_agent", {
+            "gather_errors": total("internal_gather", "errors"),
+            "metrics_dropped": total("internal_write", "metrics_dropped"),
+            "metrics_gathered": total("internal_gather", "metrics_gathered"),
+            "metrics_written": total("internal_write", "metrics_written"),
+        }, dict(version))
+
+
+def _alias(running: object) -> Dict[str, str]:
+    alias = running.config.common.get("alias")
+    return {"alias": alias} if alias else {}
+
+
+def _process_fields() -> Dict[str, object]:
+    import psutil
+
+    process = psutil.Process(os.getpid())
+    with process.oneshot():
+        memory = process.memory_info()
+        cpu = process.cpu_times()
+        return {
+            "rss_bytes": memory.rss,
+            "vms_bytes": memory.vms,
+            "cpu_user_seconds": cpu.user,
+            "cpu_system_seconds": cpu.system,
+            "num_threads": process.num_threads(),
+        }

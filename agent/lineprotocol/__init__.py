@@ -1,0 +1,1 @@
+"""Metric, the one serializer (with its compiled fast path), the strict parser, the line check."""

@@ -1,0 +1,1 @@
+"""What a plugin is: base classes and hooks per kind, option schemas, and the registries."""

@@ -1,0 +1,39 @@
+"""The registries: plugin name -> "module:Class", one explicit dict per kind.
+
+Nothing is scanned and nothing registers itself on import: a plugin's module (and its heavy
+dependencies, such as psycopg or influxdb_client) is imported only when a config uses it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Dict, Type
+
+from agent.plugin.base import Plugin
+
+INPUTS: Dict[str, str] = {
+    "internal": "agent.inputs.internal:InternalInput",
+    "mem": "agent.inputs.mem:MemInput",
+    "postgresql": "agent.inputs.postgresql:PostgresqlInput",
+    "serial": "agent.inputs.serial:SerialInput",
+}
+
+OUTPUTS: Dict[str, str] = {
+    "file": "agent.outputs.file:FileOutput",
+    "influxdb": "agent.outputs.influxdb:InfluxDBOutput",
+    "influxdb_v2": "agent.outputs.influxdb_v2:InfluxDBv2Output",
+}
+
+AGGREGATORS: Dict[str, str] = {}
+
+REGISTRIES: Dict[str, Dict[str, str]] = {
+    "inputs": INPUTS,
+    "outputs": OUTPUTS,
+    "aggregators": AGGREGATORS,
+}
+
+
+def load(kind: str, name: str) -> Type[Plugin]:
+    """The class of a registered plugin ("inputs", "mem"), importing its module now."""
+    module_name, class_name = REGISTRIES[kind][name].split(":")
+    return getattr(importlib.import_module(module_name), class_name)
