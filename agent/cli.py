@@ -10,8 +10,8 @@ from typing import List, Optional
 
 from agent import __version__
 from agent.config import loader as configmod
-from agent.config.loader import EX_CONFIG, ConfigError
-from agent.config.source import DEFAULT_CONFIG, DEFAULT_LABEL, SourceError
+from agent.config.errors import EX_CONFIG, ConfigError, SourceError
+from agent.config.source import DEFAULT_CONFIG, DEFAULT_LABEL
 from agent.system import log as logsetup
 from agent.system import stdio
 

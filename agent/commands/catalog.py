@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Iterable, Type
 
-from agent.config.loader import AGENT_OPTIONS
+from agent.config.agent_options import AGENT_OPTIONS
 from agent.plugin import registry
 from agent.plugin.base import COMMON_INPUT_OPTIONS, COMMON_OUTPUT_OPTIONS, Plugin
 from agent.plugin.options import Option, format_duration

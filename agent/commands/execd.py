@@ -13,7 +13,7 @@ import signal
 import threading
 from typing import Optional
 
-from agent.config.loader import Config
+from agent.config.model import Config
 from agent.engine.agent import Agent
 from agent.engine.signals import SignalQueue
 from agent.outputs.file import FileOutput

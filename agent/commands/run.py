@@ -6,8 +6,8 @@ import logging
 import signal
 from typing import Callable
 
-from agent.config.loader import Config, ConfigError
-from agent.config.source import SourceError
+from agent.config.errors import ConfigError, SourceError
+from agent.config.model import Config
 from agent.engine.agent import Agent
 from agent.engine.signals import SignalQueue
 from agent.system import log as logsetup

@@ -22,11 +22,12 @@ import sys
 import time
 from typing import List, Tuple
 
-from agent.config.loader import Config
+from agent.config.model import Config
 from agent.engine.running import RunningOutput
 from agent.lineprotocol.linecheck import simple_line, timestamped_block
 from agent.lineprotocol.metric import Metric
 from agent.lineprotocol.parser import ParseError, parse_at
+from agent.plugin.base import BufferedOutput
 
 log = logging.getLogger("agent")
 EX_DATAERR = 65
@@ -59,8 +60,9 @@ def _read(source: str) -> str:
 
 
 def _takes_raw(output: RunningOutput) -> bool:
-    takes = getattr(output.plugin, "takes_raw_lines", None)
-    return bool(takes and takes() and not output.filter.active)
+    plugin = output.plugin
+    return isinstance(plugin, BufferedOutput) and plugin.takes_raw_lines() and not \
+        output.filter.active
 
 
 def _deliver(text: str, outputs: List[RunningOutput], wait: float) -> Tuple[int, bool]:
@@ -92,8 +94,8 @@ def _deliver(text: str, outputs: List[RunningOutput], wait: float) -> Tuple[int,
 
 def _chunk_chars(text: str, outputs: List[RunningOutput]) -> int:
     """Characters per chunk: about one batch of the smallest batch (and spool) size."""
-    settings = [getattr(o.plugin, "settings", None) for o in outputs]
-    sizes = [min(s.batch_size, s.buffer_limit) for s in settings if s is not None] or [CHUNK]
+    sizes = [min(o.plugin.batch_size, o.plugin.buffer_limit) for o in outputs
+             if isinstance(o.plugin, BufferedOutput)] or [CHUNK]
     average_line = len(text) / max(1, text.count("\n"))
     return max(1, int(min(sizes) * average_line * 0.95))
 
@@ -101,11 +103,11 @@ def _chunk_chars(text: str, outputs: List[RunningOutput]) -> int:
 def _make_room(outputs: List[RunningOutput], count: int, wait: float, lineno: int) -> bool:
     """Wait until count more lines fit in every spool: `agent write` never drops old lines."""
     for output in outputs:
-        wait_for_room = getattr(output.plugin, "wait_for_room", None)
-        if wait_for_room is not None and not wait_for_room(count, wait):
+        plugin = output.plugin
+        if isinstance(plugin, BufferedOutput) and not plugin.wait_for_room(count, wait):
             log.error("%s is not taking data and its buffer is full (metric_buffer_limit = %d):"
                       " stopped before line %d; the lines before it are spooled or delivered",
-                      output.label, output.plugin.settings.buffer_limit, lineno)
+                      output.label, plugin.buffer_limit, lineno)
             return False
     return True
 
@@ -159,10 +161,9 @@ def _flush(outputs: List[RunningOutput], timeout: float):
     deadline = time.monotonic() + timeout
     delivered, refused = True, False
     for output in outputs:
-        flush = getattr(output.plugin, "flush", None)
-        if flush is None:
+        plugin = output.plugin
+        if not isinstance(plugin, BufferedOutput):
             continue
-        delivered &= flush(max(0.0, deadline - time.monotonic()))
-        writer = getattr(output.plugin, "writer", None)
-        refused |= bool(writer and writer.dead_letters.count)
+        delivered &= plugin.flush(max(0.0, deadline - time.monotonic()))
+        refused |= bool(plugin.dead_letter_count)
     return delivered, refused

@@ -1,10 +1,11 @@
-"""Where a config comes from (a file, an http(s) URL, the embedded default) and ${VAR} expansion."""
+"""Where a config comes from: a file, an http(s) URL, or the embedded default."""
 
 from __future__ import annotations
 
 import os
-import re
-from typing import Callable, Mapping, Optional, Tuple
+from typing import Mapping, Optional, Tuple
+
+from agent.config.errors import SourceError
 
 DEFAULT_LABEL = "<embedded default>"
 DEFAULT_CONFIG = """\
@@ -17,16 +18,6 @@ DEFAULT_CONFIG = """\
 [[outputs.file]]
   files = ["stdout"]
 """
-
-_ENV_REF = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}")
-
-
-class SourceError(Exception):
-    """The config could not be read. temporary=True when retrying later may help."""
-
-    def __init__(self, message: str, temporary: bool = False) -> None:
-        super().__init__(message)
-        self.temporary = temporary
 
 
 def read_source(location: Optional[str], env: Mapping[str, str] = os.environ) -> Tuple[str, str]:
@@ -46,26 +37,3 @@ def read_source(location: Optional[str], env: Mapping[str, str] = os.environ) ->
         raise SourceError(f"{location}: cannot read config: {err}") from None
 
 
-def expand_env(
-    text: str, env: Mapping[str, str], problem: Callable[[str], None]
-) -> str:
-    """Expand ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?msg}, ${VAR?msg}; $${ is a literal ${.
-
-    An unset ${VAR} becomes "", as in Telegraf. A :? reference that is unset or empty calls
-    problem() with its message.
-    """
-
-    def replace(match: re.Match) -> str:
-        if match.group(0) == "$${":
-            return "${"
-        name, op, arg = match.group(1), match.group(2), match.group(3) or ""
-        value = env.get(name)
-        missing = value is None or (value == "" and op is not None and op.startswith(":"))
-        if op and op.endswith("?") and missing:
-            problem(f"${{{name}}} is not set: {arg or 'required'}")
-            return ""
-        if op and op.endswith("-") and missing:
-            return arg
-        return value or ""
-
-    return _ENV_REF.sub(replace, text) if "$" in text else text

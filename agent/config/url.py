@@ -11,7 +11,7 @@ import urllib.parse
 import urllib.request
 from typing import Callable, Tuple
 
-from agent.config.source import SourceError
+from agent.config.errors import SourceError
 
 URL_ATTEMPTS = 3
 URL_TIMEOUT = 10.0  # seconds per attempt (connect, and each read)

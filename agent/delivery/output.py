@@ -11,13 +11,12 @@ from agent.delivery.spool import Spool
 from agent.delivery.writer import Transport, Writer
 from agent.lineprotocol.metric import Metric
 from agent.lineprotocol.serializer import Serializer
-from agent.plugin.base import Output
+from agent.plugin.base import BufferedOutput, NotStored
 
 MEMORY_ONLY = DeliverySettings(None, 1000, 10000, 10.0, 0.0, 10.0)
 
 
-class SpooledOutput(Output):
-    spooled = True
+class SpooledOutput(BufferedOutput):
     influx_uint_support: bool
     # The options that route a metric by one of its tags, e.g. ("bucket_tag",
     # "exclude_bucket_tag"): the tag's value picks the bucket/database.
@@ -85,6 +84,27 @@ class SpooledOutput(Output):
         for key, lines in groups.items():
             self._note_drops(self.spool.put(lines, key))
             self.writer.added(len(lines))
+
+    @property
+    def batch_size(self) -> int:  # type: ignore[override]
+        return self.settings.batch_size
+
+    @property
+    def buffer_limit(self) -> int:  # type: ignore[override]
+        return self.settings.buffer_limit
+
+    @property
+    def dead_letter_count(self) -> int:
+        return self.writer.dead_letters.count if self.writer else 0
+
+    def store(self, metrics: Sequence[Metric]) -> None:
+        """write(), but refused (NotStored) instead of dropping old lines when full."""
+        if self.spool is None or self.writer is None:
+            raise NotStored(f"{self.name}: not running", temporary=False)
+        if len(self.spool) + len(metrics) > self.spool.limit:
+            raise NotStored(f"{self.name}: buffer full (metric_buffer_limit = "
+                            f"{self.spool.limit})", retry_after=self.settings.flush_interval)
+        self.write(metrics)
 
     def takes_raw_lines(self) -> bool:
         """Lines can be spooled as given when nothing routes by tag or rewrites uints."""

@@ -6,10 +6,11 @@ import logging
 import threading
 from typing import List, Optional, Protocol, Sequence
 
-from agent.config.loader import Config
+from agent.config.model import Config
 from agent.engine.running import RunningInput, RunningOutput, hostname
 from agent.engine.schedule import InputSchedule
 from agent.lineprotocol.metric import Metric
+from agent.plugin.base import ServiceInput
 
 log = logging.getLogger("agent.engine.agent")
 
@@ -31,10 +32,9 @@ class Agent:
         if sinks is None:
             sinks = [RunningOutput(p, config) for p in config.outputs]
         self.sinks = sinks
+        self.outputs = [s for s in sinks if isinstance(s, RunningOutput)]  # configured ones
         for running in self.inputs:
-            bind = getattr(running.plugin, "bind", None)
-            if bind is not None:
-                bind(self)  # inputs.internal reports on the agent that runs it
+            running.plugin.bind(self)  # inputs.internal reports on the agent that runs it
         self.schedules: List[InputSchedule] = []
         self.broken_pipe = threading.Event()
         self._emit_lock = threading.Lock()
@@ -89,7 +89,7 @@ class Agent:
         self.schedules.clear()
         for running in self.inputs:
             _bounded(running.plugin.stop, timeout, running.log)
-            if getattr(running.plugin, "service", False):
+            if isinstance(running.plugin, ServiceInput):
                 self.emit(running.gather())  # what it read since its last gather
         for sink in self.sinks:
             _bounded(sink.close, timeout, log)

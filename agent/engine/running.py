@@ -8,12 +8,12 @@ import os
 import time
 from typing import Dict, List, Optional, Sequence
 
-from agent.config.loader import Config, PluginConfig
+from agent.config.model import Config, PluginConfig
 from agent.engine.filters import Filter
 from agent.engine.selfstats import GatherStats
 from agent.lineprotocol.metric import Metric
 from agent.plugin import registry
-from agent.plugin.base import Input, Output
+from agent.plugin.base import BufferedOutput, Input, Output, ServiceInput
 
 NS = 1_000_000_000
 
@@ -56,7 +56,7 @@ class RunningInput:
                               is not None else agent["collection_jitter"])
         self.offset: float = common["collection_offset"] or agent["collection_offset"]
         own_precision = common["precision"] or 0.0
-        if getattr(self.plugin, "service", False):
+        if isinstance(self.plugin, ServiceInput):
             # Telegraf leaves a service input's own timestamps alone unless it sets precision.
             self.precision = precision_for(own_precision, 0)
         else:
@@ -107,7 +107,7 @@ class RunningOutput:
         self.config = pconf
         self.label = pconf.label
         plugin_class = registry.load("outputs", pconf.name)
-        if getattr(plugin_class, "spooled", False):
+        if issubclass(plugin_class, BufferedOutput):
             from agent.delivery.settings import delivery_settings  # network outputs only
 
             boundary.setdefault(

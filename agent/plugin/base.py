@@ -1,9 +1,20 @@
-"""Base classes for inputs and outputs, and the options every plugin of a kind accepts."""
+"""The kinds of plugin, with every hook each kind may have, and the options every plugin of a
+kind accepts. The engine calls only what is declared here: no getattr probing.
+
+- Input: gather() on a schedule (mem, postgresql, internal).
+- ServiceInput: reads in the background and hands metrics over as they come (serial, listeners,
+  MQTT consumers); start() is given an Accumulator.
+- Output: write() metrics (file).
+- BufferedOutput: an Output whose metrics wait in a buffer (the spool) drained by its own
+  writer: store() with acknowledgement, flush(), stats (influxdb, influxdb_v2, mqtt).
+- Aggregator: add() metrics, push() summaries per period, reset() (basicstats, minmax).
+"""
 
 from __future__ import annotations
 
+import copy
 import logging
-from typing import ClassVar, List, Sequence, Tuple
+from typing import Any, ClassVar, Dict, Iterable, List, Optional, Protocol, Sequence, Tuple
 
 from agent.lineprotocol.metric import Metric
 from agent.plugin.options import Option
@@ -47,7 +58,7 @@ COMMON_OUTPUT_OPTIONS: Tuple[Option, ...] = (
 
 
 class Plugin:
-    """What inputs and outputs share: a name, an option schema, a sample config, a logger."""
+    """What every plugin has: a name, an option schema, a description, a logger."""
 
     kind: ClassVar[str] = ""
     name: ClassVar[str] = ""
@@ -59,8 +70,17 @@ class Plugin:
 
     def __init__(self, **options: object) -> None:
         for option in self.options:
-            setattr(self, option.name, options.get(option.name, option.default))
+            # A copy: a mutable default ([] or {}) must never be shared between instances.
+            value = options[option.name] if option.name in options else copy.deepcopy(
+                option.default)
+            setattr(self, option.name, value)
         self.log = logging.getLogger(f"agent.{self.kind}.{self.name}")
+
+    @classmethod
+    def check_options(cls, options: Dict[str, Any]) -> Iterable[Tuple[str, str]]:
+        """(key, problem) for option values that are each valid but do not work together;
+        called by config validation (`agent check`), before anything runs."""
+        return ()
 
 
 class Input(Plugin):
@@ -68,8 +88,11 @@ class Input(Plugin):
 
     kind = "inputs"
 
+    def bind(self, agent: Any) -> None:
+        """Given the running agent before start(); inputs.internal reads its counters."""
+
     def start(self) -> None:
-        """Open connections or background readers; called once before the first gather."""
+        """Open connections; called once before the first gather."""
 
     def gather(self) -> List[Metric]:
         raise NotImplementedError
@@ -77,9 +100,49 @@ class Input(Plugin):
     def stop(self) -> None:
         """Release what start() took."""
 
+    def stats(self) -> Dict[str, int]:
+        """Counters of its own, reported by inputs.internal as internal_<name>; {} for none."""
+        return {}
+
+
+class NotStored(Exception):
+    """Metrics could not be put in every output's buffer: nothing may be acknowledged.
+
+    temporary: retrying later may work (a full buffer: HTTP 429 with Retry-After); otherwise
+    the storage itself failed (a full disk, a dead writer: HTTP 503)."""
+
+    def __init__(self, message: str, temporary: bool = True,
+                 retry_after: Optional[float] = None) -> None:
+        super().__init__(message)
+        self.temporary = temporary
+        self.retry_after = retry_after
+
+
+class Accumulator(Protocol):
+    """What a service input hands its metrics to (the engine provides it)."""
+
+    def add_metrics(self, metrics: Sequence[Metric]) -> None:
+        """Tag, filter and stamp the metrics like gathered ones, and put them in every output's
+        buffer (aggregators see them too). Returns once they are stored (on disk with the disk
+        buffer); raises NotStored when any output could not take them."""
+
+
+class ServiceInput(Input):
+    """Reads in the background (a serial port, an HTTP listener, an MQTT subscription).
+
+    Its metrics carry their own timestamps (precision is applied only when the input sets it).
+    It may hand metrics over as they come through the accumulator, or keep them for gather();
+    after stop() the engine gathers once more, so nothing read is left behind."""
+
+    def start(self, accumulator: Optional[Accumulator] = None) -> None:  # type: ignore[override]
+        """Start reading; `accumulator` takes metrics as they come."""
+
+    def gather(self) -> List[Metric]:
+        return []
+
 
 class Output(Plugin):
-    """write() takes metrics; network outputs queue them and never block the caller."""
+    """write() takes metrics; it must not block a gather on the network."""
 
     kind = "outputs"
 
@@ -91,3 +154,69 @@ class Output(Plugin):
 
     def close(self) -> None:
         """Flush what is pending and release resources."""
+
+
+class BufferedOutput(Output):
+    """An output whose metrics wait in a buffer (durable with the disk strategy) and are
+    delivered by its own writer. write() may drop the oldest when the buffer is full (counted);
+    store() never drops: it raises NotStored instead."""
+
+    def store(self, metrics: Sequence[Metric]) -> None:
+        raise NotImplementedError
+
+    def flush(self, timeout: float) -> bool:
+        """Deliver now for at most timeout seconds; True when nothing is left undelivered."""
+        raise NotImplementedError
+
+    def write_stats(self) -> Dict[str, int]:
+        """internal_write fields for inputs.internal."""
+        return {}
+
+    # How much it holds: `agent write` reads about a batch at a time and waits for room.
+    batch_size: int
+    buffer_limit: int
+
+    @property
+    def dead_letter_count(self) -> int:
+        """Lines the server refused for good (moved to the dead-letter file)."""
+        return 0
+
+    # `agent write`: validated line protocol, spooled as given.
+    def takes_raw_lines(self) -> bool:
+        """True when lines can be buffered as given (nothing routes by tag or rewrites)."""
+        return False
+
+    def write_lines(self, lines: List[str]) -> None:
+        """Buffer encoded, validated lines, each ending in a newline."""
+        raise NotImplementedError
+
+    def write_text(self, text: str, count: int) -> None:
+        """Buffer count validated lines given as one text, every newline ending a line."""
+        raise NotImplementedError
+
+    def wait_for_room(self, count: int, timeout: float) -> bool:
+        """Block until count more lines fit without dropping any; False after timeout."""
+        raise NotImplementedError
+
+
+class Aggregator(Plugin):
+    """Telegraf's aggregator: add() every metric of a period, push() the summaries at its end,
+    then reset(). state()/restore() carry an open period across a restart."""
+
+    kind = "aggregators"
+
+    def add(self, metric: Metric) -> None:
+        raise NotImplementedError
+
+    def push(self) -> List[Metric]:
+        raise NotImplementedError
+
+    def reset(self) -> None:
+        raise NotImplementedError
+
+    def state(self) -> Any:
+        """The open period's partial state as JSON-able data (None: nothing to keep)."""
+        return None
+
+    def restore(self, state: Any) -> None:
+        """Take back what state() returned, before the first add()."""

@@ -13,7 +13,7 @@ from typing import Dict, List
 
 from agent import __version__
 from agent.lineprotocol.metric import Metric
-from agent.plugin.base import Input
+from agent.plugin.base import BufferedOutput, Input
 
 
 class InternalInput(Input):
@@ -44,18 +44,17 @@ class InternalInput(Input):
             metrics.append(Metric("internal_gather", {
                 "errors": stats.errors, "gather_time_ns": stats.gather_time_ns,
                 "metrics_gathered": stats.metrics_gathered}, tags))
-            own = getattr(running.plugin, "stats", None)
-            if callable(own):
-                metrics.append(Metric(f"internal_{running.config.name}", dict(own()), tags))
+            own = running.plugin.stats()
+            if own:
+                metrics.append(Metric(f"internal_{running.config.name}", dict(own), tags))
         return metrics
 
     def _writes(self, version: Dict[str, str]) -> List[Metric]:
         metrics = []
-        sinks = self.agent.sinks if self.agent else []
-        for running in sorted((s for s in sinks if hasattr(s, "config")),
-                              key=lambda r: r.label):
-            stats = getattr(running.plugin, "write_stats", None)
-            fields = dict(stats()) if callable(stats) else {}
+        outputs = self.agent.outputs if self.agent else []
+        for running in sorted(outputs, key=lambda r: r.label):
+            fields = dict(running.plugin.write_stats()) if isinstance(
+                running.plugin, BufferedOutput) else {}
             if not fields:
                 continue
             fields["metrics_filtered"] = running.metrics_filtered

@@ -24,7 +24,7 @@ from agent.inputs.serial.reduce import MODES, Reducer
 from agent.inputs.serial.sds011 import SDS011
 from agent.inputs.serial.textformats import FORMATS, check_regex, make_parser
 from agent.lineprotocol.metric import Metric
-from agent.plugin.base import Input
+from agent.plugin.base import Accumulator, ServiceInput
 from agent.plugin.options import Option
 
 __all__ = ["STATS", "SerialInput"]
@@ -35,10 +35,9 @@ MODES_BY_PROTOCOL = {"lines": LinesProtocol.modes,
                      **{name: cls.modes for name, cls in FRAME_PROTOCOLS.items()}}
 
 
-class SerialInput(Input):
+class SerialInput(ServiceInput):
     name = "serial"
     description = "sensors on a serial port: text lines, MH-Z19 CO2, PMS5003 and SDS011 dust"
-    service = True  # readings carry their own timestamps
     options = (
         Option("port", "str", "", "device path (/dev/serial0, /dev/serial/by-id/...) or pyserial "
                "URL (rfc2217://, socket://)"),
@@ -129,7 +128,7 @@ class SerialInput(Input):
             problems.append(("csv_delimiter", "must not be empty"))
         return problems
 
-    def start(self) -> None:
+    def start(self, accumulator: Optional[Accumulator] = None) -> None:
         if self._opener is None:
             _require_pyserial()
         self._protocol = self._make_protocol()

@@ -9,6 +9,7 @@ import pytest
 
 from agent.inputs.serial import STATS, SerialInput
 from agent.lineprotocol.metric import Metric
+from tests.inputs.serial.test_serial_frames import build_stream, cut
 from tests.serial_emulator import (
     MHZ19,
     PMS5003,
@@ -20,7 +21,6 @@ from tests.serial_emulator import (
     pms5003_frame,
     wait_for,
 )
-from tests.test_serial_frames import build_stream, cut
 
 PMS_VALUES = [(0, 8, 8, 0, 8, 8, 210, 70, 45, 30, 0, 0), (0, 7, 7, 0, 7, 7, 189, 63, 42, 27, 0, 0)]
 PMS_FIELDS = ("pm1_0_cf1", "pm2_5_cf1", "pm10_cf1", "pm1_0", "pm2_5", "pm10", "gt0_3um",

@@ -19,7 +19,7 @@ import pytest
 from tests import systemd_cache as cache
 from tests import systemd_container as sc
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 EXTRAS = ("influx", "serial")
 SRC = "/usr/src/agent"
 WHEELS = "/usr/src/agent-wheels"

@@ -5,8 +5,10 @@ import sys
 
 import pytest
 
-from agent.config.loader import ConfigError, load, parse
-from agent.config.source import DEFAULT_LABEL, expand_env
+from agent.config.errors import ConfigError
+from agent.config.loader import load, parse
+from agent.config.source import DEFAULT_LABEL
+from agent.config.variables import expand_env
 from agent.plugin.options import parse_duration
 from agent.plugin.registry import INPUTS
 

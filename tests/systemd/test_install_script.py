@@ -1,6 +1,6 @@
 """systemd/install.sh on the host, into a --root directory (no systemctl calls there).
 
-The full run under a real systemd is in test_systemd_real.py; this covers the script's own
+The full run under a real systemd is in test_real_systemd.py; this covers the script's own
 contract quickly: shell hygiene, arguments, file modes, never overwriting, uninstall and purge.
 """
 
@@ -16,7 +16,7 @@ import pytest
 
 from tests import systemd_cache as cache
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "systemd" / "install.sh"
 REQUIRE = os.environ.get("AGENT_REQUIRE_SERVERS") == "1"
 

@@ -6,7 +6,8 @@ import sys
 
 import pytest
 
-from agent.config.loader import ConfigError, parse
+from agent.config.errors import ConfigError
+from agent.config.loader import parse
 from agent.inputs.postgresql import dsn
 from agent.inputs.postgresql.connection import Backoff
 

@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from agent.config.loader import ConfigError, parse
+from agent.config.errors import ConfigError
+from agent.config.loader import parse
 from agent.lineprotocol.parser import parse_metrics
 from tests.serial_emulator import MHZ19, PMS5003, wait_for
 

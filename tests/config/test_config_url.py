@@ -14,7 +14,8 @@ from typing import Dict, Iterator, List, Tuple
 
 import pytest
 
-from agent.config.source import SourceError, read_source
+from agent.config.errors import SourceError
+from agent.config.source import read_source
 from agent.config.url import fetch_url, safe_url
 
 TOKEN = "tok-Url-Secret-5150"

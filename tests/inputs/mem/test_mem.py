@@ -21,7 +21,7 @@ from agent.lineprotocol.metric import UInt
 from agent.lineprotocol.parser import parse_metrics
 from agent.lineprotocol.serializer import Serializer
 
-DATA = Path(__file__).parent / "data" / "meminfo"
+DATA = Path(__file__).resolve().parents[2] / "data" / "meminfo"
 
 TELEGRAF_FIELDS = (
     "active",

@@ -16,10 +16,10 @@ from agent.cli import build_parser
 from agent.config.loader import tomllib
 from agent.lineprotocol.metric import UInt
 from tests.execd_harness import Execd
+from tests.inputs.mem.test_mem import FLOAT_FIELDS, TELEGRAF_FIELDS
 from tests.serial_emulator import MHZ19
-from tests.test_mem import FLOAT_FIELDS, TELEGRAF_FIELDS
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 INSTANCES = ("ram", "postgres", "serial")
 INSTALLED_AGENT = "/usr/local/bin/agent"
 VENV_AGENT = str(Path(sys.executable).parent / "agent")

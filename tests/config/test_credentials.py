@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-from agent.config.loader import ConfigError, parse
+from agent.config.errors import ConfigError
+from agent.config.loader import parse
 from agent.config.secrets import redact
 from agent.system.systemd import CredentialError, read_credential
 

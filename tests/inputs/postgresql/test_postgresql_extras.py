@@ -197,7 +197,7 @@ def test_recovery_seen_from_the_standby(replicated):
 
 
 def test_docs_show_the_sample_config_and_document_every_opt_in_field():
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
     start = readme.index("## inputs.postgresql")
     text = readme[start:readme.index("\n## ", start + 1)]
     assert PostgresqlInput.sample_config in text
