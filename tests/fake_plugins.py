@@ -4,7 +4,7 @@ import time
 from typing import List
 
 from agent.lineprotocol.metric import Metric
-from agent.plugin.base import Input
+from agent.plugin.base import Input, ServiceInput
 from agent.plugin.options import Option
 
 
@@ -49,3 +49,16 @@ class ListSink:
 
     def close(self):
         pass
+
+
+class PushingInput(ServiceInput):
+    """A service input that hands over what a test gives it, as a listener does."""
+
+    name = "pushing"
+    description = "push(metrics) stores them through the accumulator"
+
+    def start(self, accumulator=None):
+        self.accumulator = accumulator
+
+    def push(self, metrics: List[Metric]) -> None:
+        self.accumulator.add_metrics(metrics)

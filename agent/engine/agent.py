@@ -10,7 +10,7 @@ from agent.config.model import Config
 from agent.engine.running import RunningInput, RunningOutput, hostname
 from agent.engine.schedule import InputSchedule
 from agent.lineprotocol.metric import Metric
-from agent.plugin.base import ServiceInput
+from agent.plugin.base import NotStored, ServiceInput
 
 log = logging.getLogger("agent.engine.agent")
 
@@ -44,7 +44,10 @@ class Agent:
             sink.connect()
         for running in self.inputs:
             try:
-                running.plugin.start()
+                if isinstance(running.plugin, ServiceInput):
+                    running.plugin.start(InputAccumulator(self, running))
+                else:
+                    running.plugin.start()
             except Exception as err:  # noqa: BLE001 - the others still run
                 running.log.error("Error starting plugin: %s", err)
 
@@ -81,6 +84,24 @@ class Agent:
                 except BrokenPipeError:
                     self.broken_pipe.set()
 
+    def store(self, metrics: Sequence[Metric]) -> None:
+        """Put metrics in every output, for a sender that waits for the acknowledgement:
+        raises NotStored (after trying every output) when any could not take them."""
+        if not metrics:
+            return
+        refused: Optional[NotStored] = None
+        with self._emit_lock:
+            for sink in self.sinks:
+                try:
+                    if isinstance(sink, RunningOutput):
+                        sink.store(metrics)
+                    else:
+                        sink.write(metrics)
+                except NotStored as err:
+                    refused = refused or err
+        if refused is not None:
+            raise refused
+
     def stop(self, timeout: float = 1.0) -> None:
         """Stop schedules and inputs (service inputs hand over their last readings), then close
         outputs; bounded by timeout per step."""
@@ -93,6 +114,18 @@ class Agent:
                 self.emit(running.gather())  # what it read since its last gather
         for sink in self.sinks:
             _bounded(sink.close, timeout, log)
+
+
+class InputAccumulator:
+    """What a service input hands its metrics to: they are decorated like gathered ones
+    (tags, filters, precision) and stored in every output before add_metrics() returns."""
+
+    def __init__(self, agent: Agent, running: RunningInput) -> None:
+        self.agent = agent
+        self.running = running
+
+    def add_metrics(self, metrics: Sequence[Metric]) -> None:
+        self.agent.store(self.running.take(metrics))
 
 
 def _bounded(call, timeout: float, logger) -> None:

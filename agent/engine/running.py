@@ -13,7 +13,7 @@ from agent.engine.filters import Filter
 from agent.engine.selfstats import GatherStats
 from agent.lineprotocol.metric import Metric
 from agent.plugin import registry
-from agent.plugin.base import BufferedOutput, Input, Output, ServiceInput
+from agent.plugin.base import BufferedOutput, Input, NotStored, Output, ServiceInput
 
 NS = 1_000_000_000
 
@@ -80,6 +80,11 @@ class RunningInput:
             return []
         finally:
             self.stats.gather_time_ns = time.perf_counter_ns() - started
+        return self.take(metrics)
+
+    def take(self, metrics: Sequence[Metric]) -> List[Metric]:
+        """Metrics of this input (gathered, or handed over by a service input), with its
+        name overrides, tags, filters and precision applied."""
         now = time.time_ns()
         metrics = [m for m in metrics if self._decorate(m, now)]
         self.stats.metrics_gathered += len(metrics)
@@ -124,10 +129,7 @@ class RunningOutput:
         self.plugin.close()
 
     def write(self, metrics: Sequence[Metric]) -> None:
-        if self.filter.active:
-            count = len(metrics)
-            metrics = [m for m in (m.copy() for m in metrics) if self.filter.apply(m)]
-            self.metrics_filtered += count - len(metrics)
+        metrics = self._filtered(metrics)
         if not metrics:
             return
         try:
@@ -136,6 +138,27 @@ class RunningOutput:
             raise
         except Exception as err:  # noqa: BLE001 - a failing output must not stop gathering
             self.log.error("Error writing to %s: %s", self.label, err)
+
+    def store(self, metrics: Sequence[Metric]) -> None:
+        """Like write(), for metrics that will be acknowledged to their sender: returns once
+        the output holds them, raises NotStored when it cannot (never drops old ones)."""
+        metrics = self._filtered(metrics)
+        if not metrics:
+            return
+        if isinstance(self.plugin, BufferedOutput):
+            self.plugin.store(metrics)
+            return
+        try:
+            self.plugin.write(metrics)
+        except Exception as err:  # noqa: BLE001 - reported to the sender instead
+            raise NotStored(f"{self.label}: {err}", temporary=False) from err
+
+    def _filtered(self, metrics: Sequence[Metric]) -> Sequence[Metric]:
+        if not self.filter.active:
+            return metrics
+        kept = [m for m in (m.copy() for m in metrics) if self.filter.apply(m)]
+        self.metrics_filtered += len(metrics) - len(kept)
+        return kept
 
 
 def hostname(agent: Dict[str, object]) -> Optional[str]:

@@ -9,7 +9,9 @@ from agent.config.loader import parse
 from agent.engine.agent import Agent
 from agent.engine.running import RunningInput, precision_for, round_ns
 from agent.engine.schedule import InputSchedule, first_tick
+from agent.lineprotocol.metric import Metric
 from agent.plugin import registry
+from agent.plugin.base import NotStored
 from tests.fake_plugins import ListSink
 
 
@@ -143,3 +145,29 @@ def test_aligned_schedule_ticks_on_boundaries():
     schedule.stop()
     assert len(ticks) >= 3
     assert all(abs(t / 0.2 - round(t / 0.2)) * 0.2 < 0.05 for t in ticks), ticks
+
+
+def test_a_service_input_stores_through_the_accumulator_and_hears_when_an_output_is_full(
+        monkeypatch):
+    """The acknowledged path: decorated like gathered metrics, in every output before
+    add_metrics() returns, and NotStored (not a silent drop) when a buffer is full."""
+    monkeypatch.setitem(registry.INPUTS, "pushing", "tests.fake_plugins:PushingInput")
+    config = parse('[agent]\nmetric_buffer_limit = 3\nbuffer_strategy = "memory"\n'
+                   '[[inputs.pushing]]\ntags = {via = "push"}\n'
+                   '[[outputs.influxdb]]\nurls = ["http://127.0.0.1:9"]\n', "t", {})
+    agent = Agent(config)
+    agent.start()
+    try:
+        pusher = agent.inputs[0].plugin
+        pusher.push([Metric("m", {"v": 1}, time=10), Metric("m", {"v": 2}, time=20)])
+        spool = agent.outputs[0].plugin.spool
+        assert len(spool) == 2
+        assert spool.peek(10)[0].text.startswith("m,host=")
+        assert ",via=push v=1i 10\n" in spool.peek(10)[0].text
+        with pytest.raises(NotStored) as refused:
+            pusher.push([Metric("m", {"v": 3}, time=30), Metric("m", {"v": 4}, time=40)])
+        assert refused.value.temporary and "buffer full" in str(refused.value)
+        assert len(spool) == 2  # nothing old was dropped to make room
+        assert spool.dropped == 0
+    finally:
+        agent.stop()
