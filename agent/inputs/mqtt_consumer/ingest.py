@@ -53,7 +53,7 @@ class Ingest:
         self.ack = ack
         self.log = log
         self.stats = Stats()
-        self.queue: "queue.Queue[Any]" = queue.Queue(maxsize=max(1, limit))
+        self.queue: queue.Queue[Any] = queue.Queue(maxsize=max(1, limit))
         self.accepting = threading.Event()
         self.accepting.set()
         self.idle = threading.Event()

@@ -116,7 +116,9 @@ def _matches(key: str, patterns: List[str]) -> bool:
 
 
 def _timestamp(value: Any, scale: int) -> int:
+    from decimal import Decimal, InvalidOperation
+
     try:
-        return int(float(value) * scale) if scale != 1 else int(value)
-    except (TypeError, ValueError):
+        return int(Decimal(str(value)) * scale)  # exact: no float rounding of ns
+    except (TypeError, ValueError, InvalidOperation):
         raise ValueError(f"json_time_key value {value!r} is not a number") from None

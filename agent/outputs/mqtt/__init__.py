@@ -85,8 +85,10 @@ class MQTTOutput(SpooledOutput):
     def make_transport(self) -> Any:
         from agent.outputs.mqtt.transport import MQTTTransport
 
-        settings = client_settings(self.__dict__, "output", self.keep_alive,
-                                   self.connection_timeout)
+        # Reconnects back off no longer than the Writer's retries do.
+        settings = client_settings(
+            self.__dict__, "output", self.keep_alive, self.connection_timeout,
+            max_reconnect_interval=min(30.0, self.settings.retry_max_interval))
         self.connection = Connection(settings, f"outputs.{self.name}", self.log)
         transport = MQTTTransport(self, self.connection)
         self.connection.start()

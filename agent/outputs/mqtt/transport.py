@@ -67,7 +67,7 @@ class MQTTTransport:
         """OK when every message was acknowledged; otherwise the first problem. The clock
         restarts with every acknowledgement: `timeout` bounds the wait for one, not for all."""
         timeout = self.output.timeout
-        for index, (message, info) in enumerate(sent):
+        for index, (_message, info) in enumerate(sent):
             if not _wait(info, timeout, self.connection, self.qos):
                 self._keep_pending(sent[index:])
                 what = "connection lost" if not self.connection.connected.is_set() else \
