@@ -643,9 +643,11 @@ class Mosquitto(Server):
 
     def __init__(self, persistence: bool = False, users: dict | None = None,
                  message_size_limit: int = 0, max_queued_messages: int = 0,
-                 websockets: bool = False) -> None:
+                 websockets: bool = False, tls: bool = False) -> None:
         super().__init__()
         self.binary = _which("mosquitto", "mosquitto")
+        self.tls = tls
+        self.tls_port = 0
         self.persistence = persistence
         self.users = users
         self.message_size_limit = message_size_limit
@@ -660,6 +662,22 @@ class Mosquitto(Server):
     @property
     def ws_url(self) -> str:
         return f"ws://{LOCALHOST}:{self.ws_port}"
+
+    @property
+    def tls_url(self) -> str:
+        return f"ssl://{LOCALHOST}:{self.tls_port}"
+
+    @property
+    def ca_file(self) -> str:
+        return str(self.tmpdir / "cert.pem") if self.tmpdir else ""
+
+    def _make_certificate(self) -> None:
+        assert self.tmpdir is not None
+        subprocess.run([
+            _which("openssl", "openssl"), "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+            "-keyout", str(self.tmpdir / "key.pem"), "-out", str(self.tmpdir / "cert.pem"),
+            "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+        ], check=True, capture_output=True, timeout=60)
 
     def _prepare(self) -> None:
         assert self.tmpdir is not None
@@ -683,6 +701,13 @@ class Mosquitto(Server):
         else:
             lines += ["allow_anonymous false", f"password_file {self.tmpdir}/passwords"]
             self._write_passwords()
+        if self.tls:
+            self._make_certificate()
+            self.tls_port = free_port()
+            lines += [f"listener {self.tls_port} {LOCALHOST}",
+                      f"certfile {self.tmpdir}/cert.pem", f"keyfile {self.tmpdir}/key.pem"]
+            if self.users is None:
+                lines.append("allow_anonymous true")
         if self.websockets:
             self.ws_port = free_port()
             lines += [f"listener {self.ws_port} {LOCALHOST}", "protocol websockets"]
@@ -704,4 +729,5 @@ class Mosquitto(Server):
         return [self.binary, "-c", str(self.tmpdir / "mosquitto.conf")]
 
     def _ready(self) -> bool:
-        return port_open(self.port) and (not self.websockets or port_open(self.ws_port))
+        return port_open(self.port) and (not self.websockets or port_open(self.ws_port)) and (
+            not self.tls or port_open(self.tls_port))

@@ -96,7 +96,8 @@ class Connection:
                 self._connect(worker)
 
     def _connect(self, worker: Worker) -> None:
-        if self._delay and (worker.stopping.wait(self._delay) or self._closing.is_set()):
+        # Waits on _closing: stop() must not sit out a 30 s backoff.
+        if self._delay and (self._closing.wait(self._delay) or worker.stopping.is_set()):
             return
         broker = self.broker = self.settings.brokers[self._index]
         self._refused = ""
@@ -106,6 +107,8 @@ class Connection:
             problem = self._await_connack(worker)
         except Exception as err:  # noqa: BLE001 - DNS, refused, TLS, websocket: all retried
             problem = _describe(err)
+        if self._closing.is_set():
+            return  # stopping: not a failure to report
         if problem:
             self._failed(problem)
         else:
@@ -114,7 +117,8 @@ class Connection:
     def _await_connack(self, worker: Worker) -> str:
         deadline = time.monotonic() + self.settings.connect_timeout
         while not self.connected.is_set() and not self._refused:
-            if time.monotonic() > deadline or worker.stopping.is_set():
+            if time.monotonic() > deadline or worker.stopping.is_set() or \
+                    self._closing.is_set():
                 return f"no answer to CONNECT within {self.settings.connect_timeout:g}s"
             rc = self.client.loop(0.05)
             if rc and not self.connected.is_set():

@@ -185,6 +185,27 @@ def test_websockets_transport(tmp_path):
         broker.close()
 
 
+def test_tls_with_the_brokers_ca_and_refused_without_it(tmp_path):
+    broker = start_server(servers.Mosquitto, tls=True)
+    try:
+        subscriber = Subscriber(broker, "tls/#")
+        config = pi_config(tmp_path, broker.tls_url, "tls", interval="200ms",
+                           output_extra=f'  tls_ca = "{broker.ca_file}"')
+        with AgentProcess(tmp_path, config) as agent:
+            assert subscriber.wait_for_lines(3, 30), agent.stderr()
+            agent.terminate()
+        assert set(subscriber.lines()) <= file_lines(tmp_path / "gathered.lp")
+        other = tmp_path / "untrusted"
+        other.mkdir()
+        untrusted = pi_config(other, broker.tls_url, "tls", interval="200ms")
+        with AgentProcess(other, untrusted) as agent:
+            assert wait_until(lambda: "CERTIFICATE_VERIFY_FAILED" in agent.stderr(), 30)
+            agent.terminate()
+        subscriber.close()
+    finally:
+        broker.close()
+
+
 def test_a_tag_value_with_a_wildcard_goes_to_the_dead_letter_file(tmp_path, mosquitto):
     subscriber = Subscriber(mosquitto, "dl/#")
     config = pi_config(tmp_path, mosquitto.url, "dl", interval="200ms").replace(
