@@ -179,8 +179,13 @@ def _missing_module(err: ImportError) -> str:
     """One line naming the module and the extra that installs it."""
     from agent.plugin import extras, registry
 
-    known = [req for kind in ("inputs", "outputs") for name in registry.REGISTRIES[kind]
-             for req in registry.load(kind, name).requires]
+    known = []
+    for kind, plugins in registry.REGISTRIES.items():
+        for name in plugins:
+            try:
+                known.extend(registry.load(kind, name).requires)
+            except ImportError:  # that plugin's own module is what fails: skip it here
+                continue
     module = err.name or str(err)
     extra = extras.extra_for(module, known)
     if not extra:

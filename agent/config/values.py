@@ -53,7 +53,7 @@ class ValueChecker:
                 values[key] = option.convert(self._secret_refs(value, option, schema, key,
                                                                problem))
             except ValueError as err:
-                problem(key, str(err))
+                problem(key, _hide(str(err), value) if option.secret else str(err))
         return values
 
     def _secret_refs(self, value: Any, option: Option, schema: Tuple[Option, ...], key: str,
@@ -74,6 +74,11 @@ class ValueChecker:
             problem(key, f"{reference.group(0)}: secret references are resolved only in secret "
                          f"options ({names})")
         return value
+
+
+def _hide(message: str, value: Any) -> str:
+    """A secret option's problem without its value (a token given as a number, say)."""
+    return secrets.redact(message, [repr(value)[:40], str(value)])
 
 
 def _unset_message(name: str, kept: bool, raw: Any, secret: bool) -> str:

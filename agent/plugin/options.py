@@ -74,7 +74,9 @@ def _check_range(option: Option, converted: Any, raw: Any) -> None:
 
 
 def _number(value: float) -> str:
-    return f"{value:,.0f}".replace(",", "_") if value == int(value) else f"{value:g}"
+    if isinstance(value, int) or value == int(value):
+        return f"{int(value):_}"
+    return f"{value:g}"
 
 
 def _to_str(value: Any) -> str:

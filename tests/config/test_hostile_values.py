@@ -67,8 +67,10 @@ def cases() -> Iterator[Tuple[str, str, str]]:
     """(kind, plugin, option) for every option the agent knows."""
     for option in AGENT_OPTIONS:
         yield "agent", "", option.name
+    # A new kind of plugin is walked too; its base config must pass check (base_document).
+    common_options = {"inputs": COMMON_INPUT_OPTIONS, "outputs": COMMON_OUTPUT_OPTIONS}
     for kind, plugins in registry.REGISTRIES.items():
-        common = COMMON_INPUT_OPTIONS if kind == "inputs" else COMMON_OUTPUT_OPTIONS
+        common = common_options.get(kind, ())
         for name in sorted(plugins):
             for option in (*registry.load(kind, name).options, *common):
                 yield kind, name, option.name

@@ -157,3 +157,8 @@ def test_a_dollar_word_inside_a_secret_is_not_shown(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "[outputs.influxdb] password: a $ reference in this secret" in result.stderr
     assert "twoSecret" not in result.stderr
+
+
+def test_a_byte_order_mark_is_ignored_as_telegraf_does():
+    config = parse("\ufeff[[inputs.mem]]\n", "bom.toml", {})
+    assert [p.name for p in config.inputs] == ["mem"]
