@@ -36,9 +36,12 @@ def print_plugins() -> int:
 
 
 def print_sample_config() -> int:
-    print("# agent configuration: Telegraf's config language. ${VAR}, ${VAR:-default} and")
-    print("# ${VAR:?message} are expanded from the environment inside string values; secret")
-    print("# options ([str, secret] in `agent plugins`) also take \"@{systemd:<credential>}\".\n")
+    print("# agent configuration: Telegraf's config language. Environment variables are")
+    print("# expanded inside string values, as Telegraf does: $VAR or ${VAR}; ${VAR:-default}")
+    print("# when unset or empty, ${VAR-default} when unset; ${VAR:+alt}, ${VAR+alt};")
+    print("# ${VAR:?message} or ${VAR?message} refuse the config; $$ is a literal $. An unset")
+    print("# $VAR stays as written (`agent check` warns). Secret options ([..., secret] in")
+    print("# `agent plugins`) also take \"@{systemd:<credential>}\".\n")
     print("[agent]")
     for option in AGENT_OPTIONS:
         value = option.default

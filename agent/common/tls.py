@@ -12,9 +12,13 @@ TLS_OPTIONS = (
 )
 
 HTTP_OPTIONS = (
-    Option("timeout", "duration", 5.0, "HTTP request timeout"),
-    Option("content_encoding", "str", "gzip", "gzip or identity", choices=("gzip", "identity")),
-    Option("http_headers", "str_map", {}, "extra HTTP headers"),
+    # 0 or "" is the default, as in Telegraf's outputs.influxdb (its influxdb_v2 would wait
+    # forever; a request here always has a bound, so a silent server cannot stall delivery).
+    Option("timeout", "duration", 5.0, "HTTP request timeout; 0 = the default 5s",
+           minimum=0.001, maximum=300.0, empty_is_default=True),
+    Option("content_encoding", "str", "gzip", "gzip or identity; empty = gzip",
+           choices=("gzip", "identity"), empty_is_default=True),
+    Option("http_headers", "header_map", {}, "extra HTTP headers"),
     Option("influx_uint_support", "bool", False, "write unsigned integers with a u suffix"),
     *TLS_OPTIONS,
 )

@@ -34,8 +34,13 @@ FILTER_OPTIONS: Tuple[Option, ...] = (
     Option("tagdrop", "tag_filter", None, "drop metrics with a tag matching: {tag = [globs]}"),
 )
 
+_MS = 0.001
+# As in Telegraf, a plugin's 0 (or "") leaves the [agent] setting in force.
+_AGENTS = dict(empty_is_default=True)
+
 COMMON_INPUT_OPTIONS: Tuple[Option, ...] = (
-    Option("interval", "duration", None, "gather interval; overrides [agent] interval"),
+    Option("interval", "duration", None, "gather interval; overrides [agent] interval",
+           minimum=_MS, **_AGENTS),
     Option("precision", "duration", None, "timestamp rounding; overrides [agent] precision"),
     Option("collection_jitter", "duration", None, "random delay before each gather"),
     Option("collection_offset", "duration", None, "fixed delay after each interval boundary"),
@@ -49,9 +54,12 @@ COMMON_INPUT_OPTIONS: Tuple[Option, ...] = (
 
 COMMON_OUTPUT_OPTIONS: Tuple[Option, ...] = (
     Option("alias", "str", None, "name this instance in logs"),
-    Option("metric_batch_size", "int", None, "overrides [agent] metric_batch_size", minimum=1),
-    Option("metric_buffer_limit", "int", None, "overrides [agent] metric_buffer_limit", minimum=1),
-    Option("flush_interval", "duration", None, "overrides [agent] flush_interval"),
+    Option("metric_batch_size", "int", None, "overrides [agent] metric_batch_size", minimum=1,
+           maximum=1_000_000, **_AGENTS),
+    Option("metric_buffer_limit", "int", None, "overrides [agent] metric_buffer_limit", minimum=1,
+           maximum=1_000_000_000, **_AGENTS),
+    Option("flush_interval", "duration", None, "overrides [agent] flush_interval",
+           minimum=_MS, **_AGENTS),
     Option("flush_jitter", "duration", None, "overrides [agent] flush_jitter"),
     *FILTER_OPTIONS,
 )
@@ -65,6 +73,9 @@ class Plugin:
     description: ClassVar[str] = ""
     options: ClassVar[Tuple[Option, ...]] = ()
     sample_config: ClassVar[str] = ""
+    # (module, extra): what it imports when it runs, and the distribution's extra that
+    # installs it; `agent check` names the extra when the module is missing.
+    requires: ClassVar[Tuple[Tuple[str, str], ...]] = ()
 
     log: logging.Logger | logging.LoggerAdapter
 
@@ -180,6 +191,15 @@ class BufferedOutput(Output):
     def dead_letter_count(self) -> int:
         """Lines the server refused for good (moved to the dead-letter file)."""
         return 0
+
+    def undelivered(self) -> int:
+        """Metrics it holds that no server has acknowledged yet (after close(): those left)."""
+        return 0
+
+    @property
+    def durable(self) -> bool:
+        """True when what it holds survives a restart (the disk buffer)."""
+        return False
 
     # `agent write`: validated line protocol, spooled as given.
     def takes_raw_lines(self) -> bool:

@@ -27,6 +27,12 @@ from agent.plugin.options import Option
 _Result = Optional[Tuple[List[str], List[tuple]]]
 
 
+_INT32 = 2 ** 31 - 1
+# statement_timeout and lock_timeout are sent in ms, PostgreSQL takes at most INT_MAX ms (24.8
+# days), and tcp_user_timeout (statement_timeout + 10 s) too: 596h stays below both.
+_PG_MS_MAX = 596 * 3600.0
+
+
 class PostgresqlError(Exception):
     """The server cannot be reached; the message names it and holds no secret."""
 
@@ -51,20 +57,21 @@ class PostgresqlInput(Input):
         Option("prepared_statements", "bool", True, "false for PgBouncer in transaction mode"),
         Option("max_lifetime", "duration", 0.0, "reconnect after this long; 0 = never"),
         Option("max_idle", "int", 1, "0 = disconnect after each gather (Telegraf's pool option)",
-               minimum=0),
+               minimum=0, maximum=_INT32),
         Option("max_open", "int", 1, "accepted for Telegraf configs; one connection is used",
-               minimum=0),
+               minimum=0, maximum=_INT32),
         Option("connect_timeout", "duration", 5.0, "give up connecting after this long",
-               minimum=1.0),
+               minimum=1.0, maximum=300.0),
         Option("statement_timeout", "duration", 5.0, "cancel a query after this long; 0 = "
-               "the server's setting"),
+               "the server's setting", maximum=_PG_MS_MAX),
         Option("lock_timeout", "duration", 1.0, "stop waiting for a lock after this long; 0 = "
-               "the server's setting"),
+               "the server's setting", maximum=_PG_MS_MAX),
         Option("password_file", "str", "", "file whose first line is the password"),
         Option("collect", "str_list", [], "also collect: " + ", ".join(COLLECT)),
         Option("query", "table_list", [], "[[inputs.postgresql.query]] custom queries: "
                "sqlquery, script, measurement, tagvalue, timestamp, min_version, max_version"),
     )
+    requires = (("psycopg", "postgres"),)
     sample_config = """\
 # PostgreSQL statistics, as Telegraf's inputs.postgresql (+ custom queries, + opt-in metrics).
 [[inputs.postgresql]]

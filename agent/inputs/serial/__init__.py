@@ -24,6 +24,7 @@ from agent.inputs.serial.reduce import MODES, Reducer
 from agent.inputs.serial.sds011 import SDS011
 from agent.inputs.serial.textformats import FORMATS, check_regex, make_parser
 from agent.lineprotocol.metric import Metric
+from agent.plugin import extras
 from agent.plugin.base import Accumulator, ServiceInput
 from agent.plugin.options import Option
 
@@ -41,7 +42,7 @@ class SerialInput(ServiceInput):
     options = (
         Option("port", "str", "", "device path (/dev/serial0, /dev/serial/by-id/...) or pyserial "
                "URL (rfc2217://, socket://)"),
-        Option("baud_rate", "int", 9600, "bits per second", minimum=1),
+        Option("baud_rate", "int", 9600, "bits per second", minimum=1, maximum=12_000_000),
         Option("data_bits", "int", 8, "5, 6, 7 or 8"),
         Option("parity", "str", "N", "N (none), E (even), O (odd), M (mark), S (space)",
                choices=("N", "E", "O", "M", "S")),
@@ -51,11 +52,11 @@ class SerialInput(ServiceInput):
                "gather); empty: mhz19 and sds011 passive, the others active",
                choices=("", "active", "passive")),
         Option("timeout", "duration", 1.0, "how long a gather waits for a passive sensor's "
-               "answer; also the write timeout", minimum=0.001),
+               "answer; also the write timeout", minimum=0.001, maximum=60.0),
         Option("reduce", "str", "all", "all (every reading), last, or mean (mean, min, max, "
                "count per field)", choices=MODES),
         Option("max_readings", "int", 10000, "readings kept between gathers (reduce = all); "
-               "beyond, the oldest are dropped", minimum=1),
+               "beyond, the oldest are dropped", minimum=1, maximum=1_000_000),
         Option("data_format", "str", "influx", "lines: influx, kv, csv, json or regex",
                choices=FORMATS),
         Option("csv_column_names", "str_list", None, "csv: column names; empty: from the "
@@ -63,8 +64,10 @@ class SerialInput(ServiceInput):
         Option("csv_delimiter", "str", ",", "csv: the separator between columns"),
         Option("regex", "str", "", "regex: a regular expression with named groups"),
         Option("tag_keys", "str_list", None, "kv, csv, json, regex: keys that become tags"),
-        Option("max_line_length", "size", 4096, "lines: longer lines are dropped", minimum=16),
+        Option("max_line_length", "size", 4096, "lines: longer lines are dropped", minimum=16,
+               maximum=16 * 2 ** 20),
     )
+    requires = (("serial", "serial"),)  # pyserial
     sample_config = """\
 # Sensors on a serial port (UART or USB): text lines, MH-Z19, PMS5003, SDS011.
 [[inputs.serial]]
@@ -202,5 +205,5 @@ def _require_pyserial() -> None:
     try:
         import serial  # noqa: F401 - pyserial, imported only when a serial input runs
     except ImportError:
-        raise RuntimeError("pyserial is not installed: pip install 'agent[serial]' "
-                           "(or apt install python3-serial)") from None
+        raise RuntimeError("pyserial is not installed: " + extras.install_hint("serial")
+                           + " or apt install python3-serial") from None

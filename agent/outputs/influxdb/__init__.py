@@ -17,17 +17,19 @@ class InfluxDBOutput(SpooledOutput):
     name = "influxdb"
     description = "InfluxDB 1.x /write (Telegraf's outputs.influxdb), via a disk spool"
     options = (
-        Option("urls", "str_list", ["http://localhost:8086"], "InfluxDB URLs; failover in order"),
-        Option("database", "str", "telegraf", "database to write to"),
-        Option("database_tag", "str", "", "take the database from this tag when present"),
+        Option("urls", "url_list", ["http://localhost:8086"], "InfluxDB URLs; failover in order; "
+               "empty = the default", empty_is_default=True),
+        Option("database", "line", "telegraf", "database to write to"),
+        Option("database_tag", "line", "", "take the database from this tag when present"),
         Option("exclude_database_tag", "bool", False, "drop database_tag before writing"),
-        Option("retention_policy", "str", "", "retention policy; empty = the default"),
+        Option("retention_policy", "line", "", "retention policy; empty = the default"),
         Option("username", "str", "", "HTTP basic auth user", secret=True),
         Option("password", "str", "", "HTTP basic auth password", secret=True),
         Option("skip_database_creation", "bool", False, "do not CREATE DATABASE at start"),
         *HTTP_OPTIONS,
     )
     route_options = ("database_tag", "exclude_database_tag")
+    requires = (("urllib3", "influx"),)  # installed with influxdb-client
     sample_config = """\
 # InfluxDB 1.x. Metrics wait in a disk buffer while the server is unreachable.
 [[outputs.influxdb]]

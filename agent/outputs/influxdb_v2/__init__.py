@@ -22,15 +22,17 @@ class InfluxDBv2Output(SpooledOutput):
     name = "influxdb_v2"
     description = "InfluxDB v2 API /api/v2/write (Telegraf's outputs.influxdb_v2), via a disk spool"
     options = (
-        Option("urls", "str_list", ["http://localhost:8086"], "InfluxDB URLs; failover in order"),
-        Option("token", "str", "", "API token", secret=True),
-        Option("organization", "str", "", "organization name"),
-        Option("bucket", "str", "", "bucket to write to"),
-        Option("bucket_tag", "str", "", "take the bucket from this tag when present"),
+        Option("urls", "url_list", ["http://localhost:8086"], "InfluxDB URLs; failover in order; "
+               "empty = the default", empty_is_default=True),
+        Option("token", "line", "", "API token", secret=True),
+        Option("organization", "line", "", "organization name"),
+        Option("bucket", "line", "", "bucket to write to"),
+        Option("bucket_tag", "line", "", "take the bucket from this tag when present"),
         Option("exclude_bucket_tag", "bool", False, "drop bucket_tag before writing"),
         *HTTP_OPTIONS,
     )
     route_options = ("bucket_tag", "exclude_bucket_tag")
+    requires = (("influxdb_client", "influx"),)
     sample_config = """\
 # InfluxDB v2 API. Metrics wait in a disk buffer while the server is unreachable.
 [[outputs.influxdb_v2]]
