@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from typing import Any, Dict, Iterator, Tuple
+
 from agent.plugin.options import Option
 
 TLS_OPTIONS = (
@@ -22,6 +25,19 @@ HTTP_OPTIONS = (
     Option("influx_uint_support", "bool", False, "write unsigned integers with a u suffix"),
     *TLS_OPTIONS,
 )
+
+
+def tls_file_problems(options: Dict[str, Any]) -> Iterator[Tuple[str, str]]:
+    """(key, problem) for TLS files that cannot be read: caught by `agent check`, not by the
+    first connection."""
+    for key in ("tls_ca", "tls_cert", "tls_key"):
+        path = options.get(key)
+        if not path:
+            continue
+        if not os.path.isfile(path):
+            yield key, f"{path!r}: no such file"
+        elif not os.access(path, os.R_OK):
+            yield key, f"{path!r}: cannot be read (permissions)"
 
 
 def pool_manager(output: object, timeout: float):

@@ -50,6 +50,8 @@ def base_document(kind: str, name: str, scratch: Path, tty: str) -> Dict[str, An
         ("outputs", "file"): {"files": [str(scratch / "out.lp")]},
         ("outputs", "influxdb"): {"urls": ["http://127.0.0.1:1"]},
         ("outputs", "influxdb_v2"): {"urls": ["http://127.0.0.1:1"], "bucket": "b"},
+        ("inputs", "mqtt_consumer"): {"servers": ["tcp://127.0.0.1:1"], "topics": ["t/#"]},
+        ("outputs", "mqtt"): {"servers": ["tcp://127.0.0.1:1"]},
     }.get((kind, name), {})
     document: Dict[str, Any] = {
         "agent": {"buffer_strategy": "memory", "shutdown_timeout": "0s", "interval": "1h"},

@@ -8,7 +8,7 @@ import string
 from typing import Any, Dict, Iterable, List, NamedTuple, Tuple
 
 from agent.common.mqtt.servers import Broker, parse_servers
-from agent.common.tls import TLS_OPTIONS
+from agent.common.tls import TLS_OPTIONS, tls_file_problems
 from agent.plugin.options import Option
 
 PROTOCOLS = ("3.1.1", "5")
@@ -41,6 +41,7 @@ def check_connection(options: Dict[str, Any]) -> Iterable[Tuple[str, str]]:
         yield "qos", f"qos value must be 0, 1, or 2: {options['qos']}"
     if options["tls_key"] and not options["tls_cert"]:
         yield "tls_key", "tls_key needs tls_cert"
+    yield from tls_file_problems(options)
 
 
 def tls_wanted(options: Dict[str, Any]) -> bool:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import base64
-from typing import Dict, Optional
+from typing import Any, Dict, Iterator, Optional, Tuple
 from urllib.parse import quote, urlencode
 
 from agent.common.http import Failover, body_bytes, response_outcome
-from agent.common.tls import HTTP_OPTIONS, pool_manager
+from agent.common.tls import HTTP_OPTIONS, pool_manager, tls_file_problems
 from agent.delivery.output import SpooledOutput
 from agent.delivery.policy import RETRY, Outcome
 from agent.plugin.options import Option
@@ -40,6 +40,10 @@ class InfluxDBOutput(SpooledOutput):
   # skip_database_creation = false
   # content_encoding = "gzip"
 """
+
+    @classmethod
+    def check_options(cls, options: Dict[str, Any]) -> Iterator[Tuple[str, str]]:
+        yield from tls_file_problems(options)
 
     def identity(self) -> str:
         return f"{','.join(self.urls)}|{self.database}|{self.retention_policy}"

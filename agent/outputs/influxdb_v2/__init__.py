@@ -9,10 +9,10 @@ knows (urllib3's among them) to WARNING, so we put every level back as it was.
 from __future__ import annotations
 
 import logging
-from typing import Dict, List
+from typing import Any, Dict, Iterator, List, Tuple
 
 from agent.common.http import Failover, body_bytes, error_text
-from agent.common.tls import HTTP_OPTIONS
+from agent.common.tls import HTTP_OPTIONS, tls_file_problems
 from agent.delivery.output import SpooledOutput
 from agent.delivery.policy import RETRY, Outcome, classify
 from agent.plugin.options import Option
@@ -42,6 +42,10 @@ class InfluxDBv2Output(SpooledOutput):
   bucket = "${INFLUX_BUCKET}"
   # content_encoding = "gzip"
 """
+
+    @classmethod
+    def check_options(cls, options: Dict[str, Any]) -> Iterator[Tuple[str, str]]:
+        yield from tls_file_problems(options)
 
     def identity(self) -> str:
         return f"{','.join(self.urls)}|{self.organization}|{self.bucket}"
