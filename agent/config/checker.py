@@ -9,7 +9,11 @@ from agent.config.agent_options import AGENT_OPTIONS, IGNORED_AGENT_KEYS
 from agent.config.model import Config, PluginConfig
 from agent.config.variables import expand_env
 from agent.plugin import registry
-from agent.plugin.base import COMMON_INPUT_OPTIONS, COMMON_OUTPUT_OPTIONS
+from agent.plugin.base import (
+    COMMON_AGGREGATOR_OPTIONS,
+    COMMON_INPUT_OPTIONS,
+    COMMON_OUTPUT_OPTIONS,
+)
 from agent.plugin.options import Option
 
 
@@ -31,8 +35,9 @@ class Checker:
         config.global_tags = self._global_tags(document.get("global_tags", {}))
         config.inputs = self._plugins(document.get("inputs", {}), "inputs")
         config.outputs = self._plugins(document.get("outputs", {}), "outputs")
+        config.aggregators = self._plugins(document.get("aggregators", {}), "aggregators")
         for key in document:
-            if key not in ("agent", "global_tags", "inputs", "outputs"):
+            if key not in ("agent", "global_tags", "inputs", "outputs", "aggregators"):
                 self.problem(key, "", _unknown_section(key))
         if not document.get("inputs") and self.require_inputs:
             self.problem("inputs", "", "no inputs configured; add at least one [[inputs.X]]")
@@ -77,7 +82,7 @@ class Checker:
     def _plugin(self, kind: str, name: str, index: int, count: int, table: Any) -> PluginConfig:
         where = f"{kind}.{name}" + (f" #{index}" if count > 1 else "")
         plugin_class = registry.load(kind, name)
-        common_schema = COMMON_INPUT_OPTIONS if kind == "inputs" else COMMON_OUTPUT_OPTIONS
+        common_schema = _COMMON_OPTIONS[kind]
         table = table if isinstance(table, dict) else {}
         own = {k: v for k, v in table.items() if k not in {o.name for o in common_schema}}
         common = {k: v for k, v in table.items() if k not in own}
@@ -148,7 +153,11 @@ def _unknown_option(key: str, known: Dict[str, Option]) -> str:
     return f"unknown option {key!r}{hint}"
 
 
+_COMMON_OPTIONS = {"inputs": COMMON_INPUT_OPTIONS, "outputs": COMMON_OUTPUT_OPTIONS,
+                   "aggregators": COMMON_AGGREGATOR_OPTIONS}
+
+
 def _unknown_section(key: str) -> str:
-    if key in ("processors", "aggregators", "secretstores"):
+    if key in ("processors", "secretstores"):
         return f"Telegraf {key} are not supported by agent"
-    return f"unknown section {key!r} (expected agent, global_tags, inputs, outputs)"
+    return f"unknown section {key!r} (expected agent, global_tags, inputs, outputs, aggregators)"

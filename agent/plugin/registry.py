@@ -24,7 +24,10 @@ OUTPUTS: Dict[str, str] = {
     "influxdb_v2": "agent.outputs.influxdb_v2:InfluxDBv2Output",
 }
 
-AGGREGATORS: Dict[str, str] = {}
+AGGREGATORS: Dict[str, str] = {
+    "basicstats": "agent.aggregators.basicstats:BasicStats",
+    "minmax": "agent.aggregators.minmax:MinMax",
+}
 
 REGISTRIES: Dict[str, Dict[str, str]] = {
     "inputs": INPUTS,
