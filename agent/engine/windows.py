@@ -16,13 +16,10 @@ GO_ZERO_TO_UNIX_NS = 62_135_596_800 * NS  # from 0001-01-01T00:00:00Z to 1970-01
 
 
 class Window(NamedTuple):
-    """[start, end]: a metric is taken when start - grace <= time <= end + delay."""
+    """[start, end]: it takes a metric stamped start - grace <= time <= end + delay."""
 
     start: int
     end: int
-
-    def takes(self, time_ns: int, grace: int, delay: int) -> bool:
-        return self.start - grace <= time_ns <= self.end + delay
 
 
 def truncate(time_ns: int, period: int) -> int:
