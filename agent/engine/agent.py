@@ -29,6 +29,7 @@ class Agent:
     def __init__(self, config: Config, sinks: Optional[List[Sink]] = None,
                  execd: bool = False) -> None:
         self.config = config
+        own_sinks = sinks is not None
         host = None if execd else hostname(config.agent)
         self.inputs = [RunningInput(p, config, host) for p in config.inputs]
         if sinks is None:
@@ -40,7 +41,7 @@ class Agent:
         self.schedules: List[InputSchedule] = []
         self.broken_pipe = threading.Event()
         self._emit_lock = threading.Lock()
-        self.aggregation = _aggregation(config, self._write, sinks is not None) if (
+        self.aggregation = _aggregation(config, self._write, own_sinks) if (
             config.aggregators and not execd) else None
 
     def start(self) -> None:

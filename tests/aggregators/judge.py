@@ -52,13 +52,15 @@ def judged(influxdb1, db: str, name: str, field: str, period_s: float, since: in
 
 
 def ours(pushed: Iterable[Metric], field: str, period_ns: int) -> Dict[Key, Summary]:
-    """Our pushed summaries, keyed like judged(): a push stamped at the window's end."""
+    """Our pushed summaries, keyed like judged(): a push is stamped at its window's end (on
+    time: when it was pushed, a moment later, rounded to the precision)."""
     found: Dict[Key, Summary] = {}
     for metric in pushed:
         summary = {s: metric.fields[f"{field}_{s}"] for s in STATS
                    if f"{field}_{s}" in metric.fields}
         if summary:
-            found[(metric.time - period_ns, tuple(sorted(metric.tags.items())))] = summary
+            start = metric.time // period_ns * period_ns - period_ns
+            found[(start, tuple(sorted(metric.tags.items())))] = summary
     return found
 
 
