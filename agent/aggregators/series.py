@@ -17,7 +17,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 from agent.lineprotocol.metric import Metric, UInt
 from agent.plugin.base import Aggregator
 
-FOLD_EVERY = 20_000  # metrics held unfolded at most (memory stays bounded between checkpoints)
+FOLD_EVERY = 10_000  # metrics held unfolded at most (memory stays bounded between checkpoints)
 _FLOAT = frozenset({float})
 _NUMERIC = frozenset({int, float, UInt})  # Telegraf's convert(): int64, uint64, float64
 Column = Tuple[List[float], List[int]]  # a field's numeric values (as floats) and their times
@@ -39,14 +39,26 @@ class Series:
         self.fields, self.times = [], []
         if not fields:
             return
-        keys = fields[0].keys()
-        if all(f.keys() == keys for f in fields):
-            for key in keys:
-                yield from _numeric(key, list(map(itemgetter(key), fields)), times)
+        keys = list(fields[0])
+        columns = _same_keys(fields, keys)
+        if columns is not None:
+            for key, values in zip(keys, columns):
+                yield from _numeric(key, values, times)
             return
         for key in dict.fromkeys(chain.from_iterable(fields)):
             pairs = [(f[key], t) for f, t in zip(fields, times) if key in f]
             yield from _numeric(key, [v for v, _ in pairs], [t for _, t in pairs])
+
+
+def _same_keys(fields: List[Dict[str, Any]], keys: List[str]) -> Optional[List[list]]:
+    """Each key's values when every dict has exactly these keys (the usual case), else None:
+    each has them all (no KeyError) and no other (the sizes add up)."""
+    if sum(map(len, fields)) != len(keys) * len(fields):
+        return None
+    try:
+        return [list(map(itemgetter(key), fields)) for key in keys]
+    except KeyError:
+        return None
 
 
 def _numeric(key: str, values: list, times: List[int]) -> Iterator[Tuple[str, Column]]:
