@@ -40,7 +40,8 @@ class RunningAggregator:
         self.lock = threading.Lock()
         self.dirty = False  # added to since the last snapshot
         self.dropped = self.filtered = 0  # this window: outside it / no field left by filters
-        self.pushed = 0  # metrics pushed since start
+        self.totals = {"metrics_pushed": 0, "metrics_dropped": 0, "metrics_filtered": 0,
+                       "metrics_refused": 0}  # since start, of the windows closed
 
     def selected(self, metrics: Sequence[Metric]) -> Sequence[Metric]:
         """The metrics this aggregator takes (namepass, namedrop, tagpass, tagdrop)."""
@@ -79,7 +80,9 @@ class RunningAggregator:
         stamp = closing.end if catch_up else round_ns(now, self.precision)
         for metric in metrics:
             self._decorate(metric, stamp)
-        self.pushed += len(metrics)
+        for key, count in (("metrics_pushed", len(metrics)), ("metrics_dropped", dropped),
+                           ("metrics_filtered", filtered), ("metrics_refused", refused)):
+            self.totals[key] += count
         self._report(closing, refused, dropped, filtered)
         return metrics
 
@@ -105,9 +108,12 @@ class RunningAggregator:
             self.dropped, self.filtered = data.get("dropped", 0), data.get("filtered", 0)
 
     def stats(self) -> Dict[str, int]:
-        """Counters in Telegraf's internal_aggregate terms (this window's, pushed since start)."""
-        return {"metrics_pushed": self.pushed, "metrics_dropped": self.dropped,
-                "metrics_filtered": self.filtered, "metrics_refused": self.plugin.refused}
+        """Counters since start in Telegraf's internal_aggregate terms (for inputs.internal),
+        and metrics_refused (max_series)."""
+        with self.lock:
+            current = {"metrics_dropped": self.dropped, "metrics_filtered": self.filtered,
+                       "metrics_refused": self.plugin.refused}
+        return {k: v + current.get(k, 0) for k, v in self.totals.items()}
 
     def _decorate(self, metric: Metric, stamp: int) -> None:
         common = self.config.common
