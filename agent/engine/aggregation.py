@@ -48,14 +48,11 @@ class Aggregation:
             names = aggstate.identities(config.aggregators)
             self.files = [aggstate.StateFile(os.path.join(state_dir, n)) for n in names]
             self._warn_orphans(state_dir, names)
+        self.persistent = any(self.files)  # windows kept in the state directory
         self.dropping = any(a.drop_original for a in self.aggregators)
         self._wake = threading.Event()
         self._last_save = 0
         self._worker: Optional[Worker] = None
-
-    @property
-    def persistent(self) -> bool:
-        return any(self.files)
 
     # -- metrics on their way to the outputs
     def split(self, metrics: Sequence[Metric]) -> Tuple[Sequence[Metric], Batches]:
@@ -71,7 +68,8 @@ class Aggregation:
         for aggregator, chosen in batches:
             if chosen:
                 aggregator.add(chosen)
-        self._wake.set()
+        if self.persistent:
+            self._wake.set()  # a save is due within checkpoint_every
 
     # -- lifecycle
     def start(self) -> None:
@@ -129,14 +127,14 @@ class Aggregation:
         if data is not None:
             try:
                 aggregator.restore(data)
-            except ValueError as err:
-                state.set_aside(str(err))
+            except (ValueError, TypeError, KeyError) as err:
+                state.set_aside(f"{type(err).__name__}: {err}")
                 aggregator.plugin.reset()
                 data = None
         window = aggregator.window
         if data is not None and window.start <= now < window.end:
             aggregator.log.info("Restored the open window %s (%d series)", _span(window),
-                                getattr(aggregator.plugin, "series_count", 0))
+                                aggregator.plugin.series_count)
             return
         if data is not None:
             metrics = aggregator.close(now, catch_up=True)
