@@ -125,6 +125,13 @@ def _to_tag_filter(value: Any) -> dict:
     return {k: list(v) for k, v in value.items()}
 
 
+def _to_table(value: Any) -> dict:
+    """A TOML table of mixed values, e.g. [outputs.mqtt.v5]; the plugin checks its keys."""
+    if not isinstance(value, dict):
+        raise ValueError(f"expected a table, got {_describe(value)}")
+    return dict(value)
+
+
 def _to_table_list(value: Any) -> list:
     """A TOML array of tables, e.g. [[inputs.postgresql.query]]; the plugin checks their keys."""
     if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
@@ -142,5 +149,5 @@ def _describe(value: Any) -> str:
 _CONVERTERS = {
     "str": _to_str, "int": _to_int, "float": _to_float, "bool": _to_bool,
     "duration": _to_duration, "str_list": _to_str_list, "str_map": _to_str_map, "size": _to_size,
-    "tag_filter": _to_tag_filter, "table_list": _to_table_list,
+    "tag_filter": _to_tag_filter, "table": _to_table, "table_list": _to_table_list,
 }

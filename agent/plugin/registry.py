@@ -14,6 +14,7 @@ from agent.plugin.base import Plugin
 INPUTS: Dict[str, str] = {
     "internal": "agent.inputs.internal:InternalInput",
     "mem": "agent.inputs.mem:MemInput",
+    "mqtt_consumer": "agent.inputs.mqtt_consumer:MQTTConsumer",
     "postgresql": "agent.inputs.postgresql:PostgresqlInput",
     "serial": "agent.inputs.serial:SerialInput",
 }
@@ -22,6 +23,7 @@ OUTPUTS: Dict[str, str] = {
     "file": "agent.outputs.file:FileOutput",
     "influxdb": "agent.outputs.influxdb:InfluxDBOutput",
     "influxdb_v2": "agent.outputs.influxdb_v2:InfluxDBv2Output",
+    "mqtt": "agent.outputs.mqtt:MQTTOutput",
 }
 
 AGGREGATORS: Dict[str, str] = {

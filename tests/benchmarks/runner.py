@@ -24,7 +24,7 @@ from tests.benchmarks.common import Context, Settings
 from tests.benchmarks.report import Row
 
 BENCHMARKS = ("encoding", "gather", "footprint", "steady", "write", "drain", "postgresql",
-              "aggregation")
+              "mqtt", "aggregation")
 
 
 def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
