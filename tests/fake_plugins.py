@@ -62,3 +62,25 @@ class PushingInput(ServiceInput):
 
     def push(self, metrics: List[Metric]) -> None:
         self.accumulator.add_metrics(metrics)
+
+
+class DropboxInput(Input):
+    """Gathers the line protocol files (*.lp) put in `directory`, in name order, each once
+    (renamed to *.taken): a test feeds a running agent points with its own timestamps."""
+
+    name = "dropbox"
+    description = "line protocol files from a directory"
+    options = (Option("directory", "str", ""),)
+
+    def gather(self) -> List[Metric]:
+        import os
+
+        from agent.lineprotocol.parser import parse_metrics
+
+        metrics: List[Metric] = []
+        for entry in sorted(e for e in os.listdir(self.directory) if e.endswith(".lp")):
+            path = os.path.join(self.directory, entry)
+            with open(path, encoding="utf-8") as handle:
+                metrics.extend(parse_metrics(handle.read()))
+            os.replace(path, path[:-3] + ".taken")
+        return metrics

@@ -8,7 +8,11 @@ from agent.config.agent_options import AGENT_OPTIONS, IGNORED_AGENT_KEYS
 from agent.config.model import Config, PluginConfig
 from agent.config.values import ValueChecker
 from agent.plugin import extras, registry
-from agent.plugin.base import COMMON_INPUT_OPTIONS, COMMON_OUTPUT_OPTIONS
+from agent.plugin.base import (
+    COMMON_AGGREGATOR_OPTIONS,
+    COMMON_INPUT_OPTIONS,
+    COMMON_OUTPUT_OPTIONS,
+)
 from agent.plugin.options import describe_value
 
 
@@ -35,8 +39,9 @@ class Checker:
         config.global_tags = self._global_tags(document.get("global_tags", {}))
         config.inputs = self._plugins(document.get("inputs", {}), "inputs")
         config.outputs = self._plugins(document.get("outputs", {}), "outputs")
+        config.aggregators = self._plugins(document.get("aggregators", {}), "aggregators")
         for key in document:
-            if key not in ("agent", "global_tags", "inputs", "outputs"):
+            if key not in ("agent", "global_tags", "inputs", "outputs", "aggregators"):
                 self.problem(key, "", _unknown_section(key))
         if not document.get("inputs") and self.require_inputs:
             self.problem("inputs", "", "no inputs configured; add at least one [[inputs.X]]")
@@ -105,7 +110,7 @@ class Checker:
         plugin_class = registry.load(kind, name)
         for module, extra in extras.missing(plugin_class.requires):
             self.problem(where, "", extras.missing_message(module, extra))
-        common_schema = COMMON_INPUT_OPTIONS if kind == "inputs" else COMMON_OUTPUT_OPTIONS
+        common_schema = _COMMON_OPTIONS[kind]
         common_names = {o.name for o in common_schema}
         own = {k: v for k, v in table.items() if k not in common_names}
         common = {k: v for k, v in table.items() if k in common_names}
@@ -134,7 +139,11 @@ def _where(table: str, key: str) -> str:
     return f"[{table}] {key}" if key else f"[{table}]"
 
 
+_COMMON_OPTIONS = {"inputs": COMMON_INPUT_OPTIONS, "outputs": COMMON_OUTPUT_OPTIONS,
+                   "aggregators": COMMON_AGGREGATOR_OPTIONS}
+
+
 def _unknown_section(key: str) -> str:
-    if key in ("processors", "aggregators", "secretstores"):
+    if key in ("processors", "secretstores"):
         return f"Telegraf {key} are not supported by agent"
-    return f"unknown section {key!r} (expected agent, global_tags, inputs, outputs)"
+    return f"unknown section {key!r} (expected agent, global_tags, inputs, outputs, aggregators)"

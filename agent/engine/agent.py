@@ -22,11 +22,14 @@ class Sink(Protocol):
 
 
 class Agent:
-    """One loaded config, running. execd=True: no host tag; outputs are given by the caller."""
+    """One loaded config, running. execd=True: no host tag, no aggregators (Telegraf's own
+    apply); outputs are given by the caller. Aggregators keep their open windows in the state
+    directory, except when the caller gives the sinks (run --test): then in memory."""
 
     def __init__(self, config: Config, sinks: Optional[List[Sink]] = None,
                  execd: bool = False) -> None:
         self.config = config
+        own_sinks = sinks is not None
         host = None if execd else hostname(config.agent)
         self.inputs = [RunningInput(p, config, host) for p in config.inputs]
         if sinks is None:
@@ -38,10 +41,14 @@ class Agent:
         self.schedules: List[InputSchedule] = []
         self.broken_pipe = threading.Event()
         self._emit_lock = threading.Lock()
+        self.aggregation = _aggregation(config, self._write, own_sinks) if (
+            config.aggregators and not execd) else None
 
     def start(self) -> None:
         for sink in self.sinks:
             sink.connect()
+        if self.aggregation is not None:
+            self.aggregation.start()
         for running in self.inputs:
             try:
                 if isinstance(running.plugin, ServiceInput):
@@ -77,6 +84,15 @@ class Agent:
     def emit(self, metrics: Sequence[Metric]) -> None:
         if not metrics:
             return
+        if self.aggregation is not None:
+            metrics, batches = self.aggregation.split(metrics)
+            self.aggregation.add(batches)
+        self._write(metrics)
+
+    def _write(self, metrics: Sequence[Metric]) -> None:
+        """Fan out to every sink (also what aggregators push)."""
+        if not metrics:
+            return
         with self._emit_lock:
             for sink in self.sinks:
                 try:
@@ -89,9 +105,12 @@ class Agent:
         raises NotStored (after trying every output) when any could not take them."""
         if not metrics:
             return
+        batches: list = []
+        if self.aggregation is not None:
+            metrics, batches = self.aggregation.split(metrics)
         refused: Optional[NotStored] = None
         with self._emit_lock:
-            for sink in self.sinks:
+            for sink in self.sinks if metrics else ():
                 try:
                     if isinstance(sink, RunningOutput):
                         sink.store(metrics)
@@ -100,7 +119,9 @@ class Agent:
                 except NotStored as err:
                     refused = refused or err
         if refused is not None:
-            raise refused
+            raise refused  # not aggregated either: the sender sends them again
+        if batches:
+            self.aggregation.add(batches)
 
     def stop(self, timeout: float = 1.0) -> None:
         """Stop schedules and inputs (service inputs hand over their last readings), then close
@@ -112,6 +133,8 @@ class Agent:
             _bounded(running.plugin.stop, timeout, running.log)
             if isinstance(running.plugin, ServiceInput):
                 self.emit(running.gather())  # what it read since its last gather
+        if self.aggregation is not None:
+            self.aggregation.stop(timeout)  # open windows saved (or pushed) before outputs close
         for sink in self.sinks:
             _bounded(sink.close, timeout, log)
 
@@ -126,6 +149,14 @@ class InputAccumulator:
 
     def add_metrics(self, metrics: Sequence[Metric]) -> None:
         self.agent.store(self.running.take(metrics))
+
+
+def _aggregation(config: Config, deliver, own_sinks: bool):
+    """Imported only for a config with aggregators (start-up stays lean without)."""
+    from agent.engine.aggregation import Aggregation
+    from agent.engine.aggstate import state_directory
+
+    return Aggregation(config, deliver, None if own_sinks else state_directory(config))
 
 
 def _bounded(call, timeout: float, logger) -> None:

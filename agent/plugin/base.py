@@ -52,6 +52,24 @@ COMMON_INPUT_OPTIONS: Tuple[Option, ...] = (
     *FILTER_OPTIONS,
 )
 
+COMMON_AGGREGATOR_OPTIONS: Tuple[Option, ...] = (
+    Option("period", "duration", 30.0, "window length; windows are aligned to the clock "
+           "(\"24h\" ends at UTC midnight)", minimum=0.001),
+    Option("delay", "duration", 0.1, "also take metrics stamped up to this long after the end"),
+    Option("grace", "duration", 0.0, "also take metrics stamped up to this long before the "
+           "start (late ones), into the open window"),
+    Option("drop_original", "bool", False, "do not send the metrics this aggregator takes to "
+           "the outputs"),
+    Option("name_override", "str", None, "replace the name of the pushed metrics"),
+    Option("name_prefix", "str", None, "prefix the name of the pushed metrics"),
+    Option("name_suffix", "str", None, "suffix the name of the pushed metrics"),
+    Option("alias", "str", None, "name this instance in logs"),
+    Option("tags", "str_map", None, "extra tags for the pushed metrics"),
+    Option("max_series", "int", 10_000, "agent only (not in Telegraf): series kept per "
+           "window; metrics of further series are refused and counted", minimum=1),
+    *FILTER_OPTIONS,
+)
+
 COMMON_OUTPUT_OPTIONS: Tuple[Option, ...] = (
     Option("alias", "str", None, "name this instance in logs"),
     Option("metric_batch_size", "int", None, "overrides [agent] metric_batch_size", minimum=1,
@@ -221,12 +239,22 @@ class BufferedOutput(Output):
 
 class Aggregator(Plugin):
     """Telegraf's aggregator: add() every metric of a period, push() the summaries at its end,
-    then reset(). state()/restore() carry an open period across a restart."""
+    then reset(). state()/restore() carry an open period across a restart.
+
+    The engine sets max_series (the common option) before the first add(); metrics of series
+    beyond it are not kept and are counted in `refused` until reset()."""
 
     kind = "aggregators"
+    max_series: int = 10_000
+    refused: int = 0
 
     def add(self, metric: Metric) -> None:
         raise NotImplementedError
+
+    def add_many(self, metrics: Sequence[Metric]) -> None:
+        """add() each, in order; plugins may do it faster for a batch."""
+        for metric in metrics:
+            self.add(metric)
 
     def push(self) -> List[Metric]:
         raise NotImplementedError
@@ -240,3 +268,8 @@ class Aggregator(Plugin):
 
     def restore(self, state: Any) -> None:
         """Take back what state() returned, before the first add()."""
+
+    @property
+    def series_count(self) -> int:
+        """Series in the open period (for logs)."""
+        return 0

@@ -26,7 +26,10 @@ OUTPUTS: Dict[str, str] = {
     "mqtt": "agent.outputs.mqtt:MQTTOutput",
 }
 
-AGGREGATORS: Dict[str, str] = {}
+AGGREGATORS: Dict[str, str] = {
+    "basicstats": "agent.aggregators.basicstats:BasicStats",
+    "minmax": "agent.aggregators.minmax:MinMax",
+}
 
 REGISTRIES: Dict[str, Dict[str, str]] = {
     "inputs": INPUTS,

@@ -22,7 +22,11 @@ from agent.config.errors import EX_CONFIG
 from agent.config.loader import parse
 from agent.engine.agent import Agent
 from agent.plugin import registry
-from agent.plugin.base import COMMON_INPUT_OPTIONS, COMMON_OUTPUT_OPTIONS
+from agent.plugin.base import (
+    COMMON_AGGREGATOR_OPTIONS,
+    COMMON_INPUT_OPTIONS,
+    COMMON_OUTPUT_OPTIONS,
+)
 
 LABEL = "/etc/agent/hostile.toml"
 HOSTILE: List[Any] = [
@@ -70,7 +74,8 @@ def cases() -> Iterator[Tuple[str, str, str]]:
     for option in AGENT_OPTIONS:
         yield "agent", "", option.name
     # A new kind of plugin is walked too; its base config must pass check (base_document).
-    common_options = {"inputs": COMMON_INPUT_OPTIONS, "outputs": COMMON_OUTPUT_OPTIONS}
+    common_options = {"inputs": COMMON_INPUT_OPTIONS, "outputs": COMMON_OUTPUT_OPTIONS,
+                      "aggregators": COMMON_AGGREGATOR_OPTIONS}
     for kind, plugins in registry.REGISTRIES.items():
         common = common_options.get(kind, ())
         for name in sorted(plugins):
