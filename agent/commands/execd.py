@@ -3,6 +3,12 @@
 Stdout carries only line protocol (uint as `u`, ns timestamps), flushed per gather. A gather is
 triggered by a line on stdin (STDIN), by a signal (SIGHUP/SIGUSR1/SIGUSR2) or by our own
 schedule (none). Stdin closing, SIGTERM or SIGINT end the process with exit code 0.
+
+Gathers run in a supervised worker, never on the main thread: the main thread only waits for
+events, so stdin EOF or SIGTERM ends the process within a second even while a gather is stuck
+(its inputs are stopped, e.g. a running query cancelled). Triggers that arrive during a gather
+are coalesced into one more gather after it (Telegraf sends one per interval): a flood of
+newlines costs neither memory nor a queue of gathers to wait behind at exit.
 """
 
 from __future__ import annotations
@@ -17,61 +23,99 @@ from agent.config.model import Config
 from agent.engine.agent import Agent
 from agent.engine.signals import SignalQueue
 from agent.outputs.file import FileOutput
+from agent.system.worker import SUPERVISOR, Worker, WorkerFailed
 
 log = logging.getLogger("agent")
 SIGNAL_MODES = ("none", "STDIN", "SIGHUP", "SIGUSR1", "SIGUSR2")
-_GATHER = -1  # pseudo signal number: a newline arrived on stdin
+_EOF = -1  # pseudo signal number: stdin closed
+_FATAL = -2  # pseudo signal number: a supervised worker gave up
+STOP_TIMEOUT = 0.5  # per stop step; stdin EOF or SIGTERM -> exit within about a second
+READ_SIZE = 65536
+
+
+class Trigger:
+    """Gather requests, coalesced: any number of requests while one is pending is one."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def request(self) -> None:
+        self._event.set()
+
+    def take(self, timeout: Optional[float] = None) -> bool:
+        """Wait for a request; True (and the request consumed) if there was one."""
+        if not self._event.wait(timeout):
+            return False
+        self._event.clear()
+        return True
 
 
 def run_execd(config: Config, mode: str, stdin_fd: int = 0) -> int:
     stop_signals = (signal.SIGTERM, signal.SIGINT)
-    trigger = getattr(signal, mode, None) if mode.startswith("SIG") else None
-    events = SignalQueue(stop_signals + ((trigger,) if trigger else ()))
+    trigger_signal = getattr(signal, mode, None) if mode.startswith("SIG") else None
+    events = SignalQueue(stop_signals + ((trigger_signal,) if trigger_signal else ()))
+    SUPERVISOR.on_fatal = lambda reason: events.post(_FATAL)
     ignored = config.ignored_outputs + len(config.outputs)
     if ignored:
         log.debug("execd mode writes to stdout only; ignoring %d output(s)", ignored)
     agent = Agent(config, sinks=[FileOutput(files=["stdout"], influx_uint_support=True)],
                   execd=True)
     agent.start()
-    _watch_stdin(stdin_fd, events, gather_on_line=(mode == "STDIN"))
+    trigger = Trigger()
+    gatherer = Worker("execd gather", lambda worker: _gather_on_request(agent, trigger, worker))
+    gatherer.start()
+    Worker("stdin", lambda worker: _read_stdin(stdin_fd, events, trigger, worker,
+                                              gather_on_line=(mode == "STDIN"))).start()
     if mode == "none":
         agent.start_schedules()
     try:
-        _loop(agent, events, trigger)
+        _loop(agent, events, trigger, trigger_signal)
     finally:
-        agent.stop(timeout=0.5)
+        gatherer.stopping.set()
+        trigger.request()  # wakes the gatherer so that it sees it must stop
+        agent.stop(timeout=STOP_TIMEOUT)
+    if SUPERVISOR.fatal.is_set():
+        raise WorkerFailed(SUPERVISOR.fatal_reason)
     return 0
 
 
-def _loop(agent: Agent, events: SignalQueue, trigger: Optional[int]) -> None:
+def _loop(agent: Agent, events: SignalQueue, trigger: Trigger,
+          trigger_signal: Optional[int]) -> None:
     while not agent.broken_pipe.is_set():
-        signum = events.wait(0.5)
+        signum = events.wait(STOP_TIMEOUT)
         if signum is None:
             continue
-        if signum in (_GATHER, trigger):
-            agent.gather_all()
+        if signum == trigger_signal:
+            trigger.request()
         else:
-            return
+            return  # SIGTERM, SIGINT, stdin EOF or a worker that gave up
 
 
-def _watch_stdin(fd: int, events: SignalQueue, gather_on_line: bool) -> None:
-    """Read stdin in the background: each newline may trigger a gather; EOF means stop.
+def _gather_on_request(agent: Agent, trigger: Trigger, worker: Worker) -> None:
+    while not worker.stopping.is_set():
+        with worker.waiting():
+            requested = trigger.take()
+        if requested and not worker.stopping.is_set():
+            agent.gather_all()
+            worker.beat()
 
-    Raw os.read on the descriptor: a thread blocked inside a buffered reader would abort the
-    interpreter at exit (it holds the reader's lock).
-    """
 
-    def read() -> None:
-        while True:
+def _read_stdin(fd: int, events: SignalQueue, trigger: Trigger, worker: Worker,
+                gather_on_line: bool) -> None:
+    """Read stdin: newlines request a gather (all those of one read count as one); EOF means
+    stop. Raw os.read on the descriptor: a thread blocked inside a buffered reader would abort
+    the interpreter at exit (it holds the reader's lock)."""
+    while True:
+        with worker.waiting():
             try:
-                chunk = os.read(fd, 65536)
-            except OSError:
+                chunk = os.read(fd, READ_SIZE)
+            except OSError as err:  # the pipe is gone: Telegraf has stopped
+                log.debug("reading stdin failed: %s; stopping", err)
                 chunk = b""
-            if not chunk:
-                break
-            for _ in range(chunk.count(b"\n") if gather_on_line else 0):
-                events.post(_GATHER)
-        log.debug("stdin closed; stopping")
-        events.post(signal.SIGTERM)
-
-    threading.Thread(target=read, name="stdin", daemon=True).start()
+        if not chunk:
+            break
+        if gather_on_line and b"\n" in chunk:
+            trigger.request()
+    log.debug("stdin closed; stopping")
+    worker.stopping.set()  # done: not a failure to restart
+    events.post(_EOF)
