@@ -161,13 +161,13 @@ class Worker:
                 if self.clock() - started >= self.healthy_after:
                     self.backoff.reset()
                 if not self._restart_after(error):
-                    return
-            self.finished = True
-        except BaseException as err:  # not an Exception: this thread cannot go on
+                    break
+        except BaseException as err:  # noqa: BLE001 - not an Exception: this thread cannot go on
             self.gave_up = True
             self.log.error("%s killed by %s; giving up", self.name, type(err).__name__)
             self.supervisor.give_up(f"{self.name}: killed by {type(err).__name__}")
-            raise
+            return
+        self.finished = self.stopping.is_set() and not self.gave_up
 
     def _run_body(self) -> str:
         try:

@@ -9,7 +9,7 @@ import pytest
 from agent.config.errors import ConfigError
 from agent.config.loader import parse
 from agent.inputs.postgresql import dsn
-from agent.inputs.postgresql.connection import Backoff
+from agent.inputs.postgresql.connection import ReconnectBackoff
 
 URI_VECTORS = [
     ("postgres://localhost", "host=localhost"),
@@ -179,7 +179,7 @@ class FakeClock:
 
 def test_backoff_grows_but_never_skips_two_gathers_in_a_row():
     clock = FakeClock()
-    backoff = Backoff(clock=clock)
+    backoff = ReconnectBackoff(clock=clock)
     attempts = []
     for tick in range(40):  # a gather every 10 s during a long outage
         clock.now = tick * 10.0
