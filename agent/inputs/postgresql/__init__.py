@@ -221,8 +221,8 @@ class PostgresqlInput(Input):
         return columns, rows
 
     def _query_failed(self, label: str, message: str) -> None:
-        """Log a failing query once, until it works again."""
-        if label in self._failing:
+        """Log a failing query once, until it works again (not the one stop() cancelled)."""
+        if label in self._failing or self._stopping:
             self.log.debug("%s", message)
             return
         self._failing[label] = message
