@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
-from agent.inputs.postgresql import dsn
+from agent.inputs.postgresql import dsn, servertag
 from agent.inputs.postgresql.connection import ConnectError, Session, Settings, Waiting
 from agent.inputs.postgresql.extras import COLLECT, MIN_VERSION, extra_metrics, extra_queries
 from agent.inputs.postgresql.queries import (
@@ -103,7 +103,7 @@ class PostgresqlInput(Input):
     def __init__(self, connect: Optional[Callable[..., Any]] = None, **options: Any) -> None:
         super().__init__(**options)
         self.address = dsn.normalize(self.address)
-        self.server = dsn.server_tag(self.address, self.outputaddress)
+        self.server = servertag.server_tag(self.address, self.outputaddress)
         self.connection_db = dsn.connection_database(self.server)
         self.queries = parse_custom_queries(self.query)
         settings = Settings(
