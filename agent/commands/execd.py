@@ -17,11 +17,12 @@ import logging
 import os
 import signal
 import threading
-from typing import Optional
+from typing import Optional, Sequence
 
 from agent.config.model import Config
 from agent.engine.agent import Agent
 from agent.engine.signals import SignalQueue
+from agent.lineprotocol.metric import Metric
 from agent.outputs.file import FileOutput
 from agent.system.worker import SUPERVISOR, Worker, WorkerFailed
 
@@ -50,6 +51,29 @@ class Trigger:
         return True
 
 
+class StdoutSink:
+    """Line protocol to stdout (uint as `u`). Once closed nothing more is written: a gather
+    still finishing after stop must not be writing to stdout while the interpreter exits."""
+
+    def __init__(self) -> None:
+        self._output = FileOutput(files=["stdout"], influx_uint_support=True)
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def connect(self) -> None:
+        self._output.connect()
+
+    def write(self, metrics: Sequence[Metric]) -> None:
+        with self._lock:
+            if not self._closed:
+                self._output.write(metrics)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            self._output.close()
+
+
 def run_execd(config: Config, mode: str, stdin_fd: int = 0) -> int:
     stop_signals = (signal.SIGTERM, signal.SIGINT)
     trigger_signal = getattr(signal, mode, None) if mode.startswith("SIG") else None
@@ -58,8 +82,7 @@ def run_execd(config: Config, mode: str, stdin_fd: int = 0) -> int:
     ignored = config.ignored_outputs + len(config.outputs)
     if ignored:
         log.debug("execd mode writes to stdout only; ignoring %d output(s)", ignored)
-    agent = Agent(config, sinks=[FileOutput(files=["stdout"], influx_uint_support=True)],
-                  execd=True)
+    agent = Agent(config, sinks=[StdoutSink()], execd=True)
     agent.start()
     trigger = Trigger()
     gatherer = Worker("execd gather", lambda worker: _gather_on_request(agent, trigger, worker))
