@@ -199,7 +199,7 @@ def describe(err: BaseException) -> str:
     message = " ".join(str(err).split())
     if len(message) > MAX_MESSAGE:
         message = message[:MAX_MESSAGE] + "..."
-    text = f"{type(err).__name__}: {message}".rstrip(": ")
+    text = type(err).__name__ + (f": {message}" if message else "")
     import traceback  # only when something failed: not on every start
 
     frames = traceback.extract_tb(err.__traceback__)

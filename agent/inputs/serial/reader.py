@@ -43,9 +43,12 @@ class Reader:
         self._last_time = 0
 
     def start(self) -> None:
-        """Try to open right away (so a first gather can already ask), then read in a worker."""
-        self._open()
-        self.worker.start()
+        """Try to open right away (so a first gather can already ask), then read in a worker
+        (started even when that first open fails unexpectedly: the worker retries it)."""
+        try:
+            self._open()
+        finally:
+            self.worker.start()
 
     def stop(self, timeout: float = 0.9) -> None:
         self.worker.stopping.set()
