@@ -124,9 +124,13 @@ class PostgresqlInput(Input):
     @classmethod
     def check_options(cls, options: Dict[str, Any]) -> Iterator[Tuple[str, str]]:
         try:
-            dsn.parse(dsn.normalize(options.get("address") or ""))
+            params = dsn.parse(dsn.normalize(options.get("address") or ""))
         except dsn.AddressError as err:
             yield "address", f"cannot be parsed: {err}"
+            params = {}
+        for key in params:
+            if dsn.is_secret(key) and key not in dsn.SECRET_KEYS:
+                yield "address", f"libpq keywords are lower case: {key.lower()}, not {key}"
         for item in options.get("collect") or ():
             if item not in COLLECT:
                 yield "collect", f"unknown item {item!r} (available: {', '.join(COLLECT)})"

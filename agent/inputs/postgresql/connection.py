@@ -145,7 +145,8 @@ class Session:
         if "database" in params:  # pgx's other name for dbname
             params.setdefault("dbname", params.pop("database"))
         libpq = {k: v for k, v in params.items() if k in known}
-        runtime = [(k, v) for k, v in params.items() if k not in known]
+        # (A secret under a spelling libpq does not know is never sent as a setting.)
+        runtime = [(k, v) for k, v in params.items() if k not in known and not dsn.is_secret(k)]
         settings = self.settings
         libpq.setdefault("connect_timeout", str(max(1, math.ceil(settings.connect_timeout))))
         libpq.setdefault("fallback_application_name", APPLICATION_NAME)

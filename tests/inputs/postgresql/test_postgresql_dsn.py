@@ -150,6 +150,14 @@ def test_config_errors_name_the_query_table_and_key():
     ]
 
 
+def test_config_refuses_a_secret_keyword_libpq_would_not_know():
+    with pytest.raises(ConfigError) as caught:
+        config('address = "host=db PASSWORD=hunter2"')
+    assert caught.value.problems == [
+        "pg.toml: [inputs.postgresql] address: libpq keywords are lower case: password, not "
+        "PASSWORD"]
+
+
 def test_config_error_for_a_broken_address_holds_no_password():
     with pytest.raises(ConfigError) as caught:
         config("address = \"host=db password='hunter2 user=x\"")
