@@ -141,7 +141,7 @@ def test_pings_while_healthy_stop_while_a_gather_is_stuck_and_resume_after(tmp_p
     assert daemon.notify.wait_count("WATCHDOG=1", withheld + 2)
     daemon.proc.send_signal(signal.SIGTERM)
     assert daemon.proc.wait(10) == 0
-    assert daemon.notify.count("STOPPING=1") == 1
+    assert daemon.notify.wait_count("STOPPING=1", 1)
     assert daemon.stderr().count("Not feeding the systemd watchdog") == 1, "said once"
     assert "Traceback" not in daemon.loud_stderr()
 
@@ -181,6 +181,6 @@ def test_a_worker_that_cannot_recover_ends_the_process_non_zero(tmp_path, daemon
     assert "crashing worker failed 3 times in a row (last: RuntimeError: worker on fire #3" \
         in stderr and "giving up" in stderr
     assert "Exiting: a background worker cannot recover (crashing worker: RuntimeError" in stderr
-    assert daemon.notify.count("STOPPING=1") == 1
+    assert daemon.notify.wait_count("STOPPING=1", 1)
     assert daemon.notify.messages[-1] == "STOPPING=1", "no ping after the worker gave up"
     assert "Traceback" not in daemon.loud_stderr()
