@@ -30,7 +30,10 @@ log = logging.getLogger("agent")
 SIGNAL_MODES = ("none", "STDIN", "SIGHUP", "SIGUSR1", "SIGUSR2")
 _EOF = -1  # pseudo signal number: stdin closed
 _FATAL = -2  # pseudo signal number: a supervised worker gave up
-STOP_TIMEOUT = 0.5  # per stop step; stdin EOF or SIGTERM -> exit within about a second
+# stdin EOF or SIGTERM -> exit within about a second: a gather already asked for may finish
+# within FINISH_TIMEOUT, then inputs and stdout are stopped within STOP_TIMEOUT per step.
+FINISH_TIMEOUT = 0.4
+STOP_TIMEOUT = 0.5
 READ_SIZE = 65536
 
 
@@ -38,17 +41,27 @@ class Trigger:
     """Gather requests, coalesced: any number of requests while one is pending is one."""
 
     def __init__(self) -> None:
-        self._event = threading.Event()
+        self._cond = threading.Condition()
+        self._pending = False
+        self._closed = False
 
     def request(self) -> None:
-        self._event.set()
+        with self._cond:
+            self._pending = True
+            self._cond.notify_all()
 
-    def take(self, timeout: Optional[float] = None) -> bool:
-        """Wait for a request; True (and the request consumed) if there was one."""
-        if not self._event.wait(timeout):
-            return False
-        self._event.clear()
-        return True
+    def close(self) -> None:
+        """No more requests: take() serves the pending one, if any, then says stop."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    def take(self) -> bool:
+        """Wait for a request: True to gather, False once closed with nothing pending."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._pending or self._closed)
+            pending, self._pending = self._pending, False
+            return pending
 
 
 class StdoutSink:
@@ -94,9 +107,9 @@ def run_execd(config: Config, mode: str, stdin_fd: int = 0) -> int:
     try:
         _loop(agent, events, trigger, trigger_signal)
     finally:
-        gatherer.stopping.set()
-        trigger.request()  # wakes the gatherer so that it sees it must stop
-        agent.stop(timeout=STOP_TIMEOUT)
+        trigger.close()  # a gather asked for before the end (printf '\n' | agent execd) is done
+        gatherer.stop(FINISH_TIMEOUT)
+        agent.stop(timeout=STOP_TIMEOUT)  # a gather still running is interrupted
     if SUPERVISOR.fatal.is_set():
         raise WorkerFailed(SUPERVISOR.fatal_reason)
     return 0
@@ -115,12 +128,13 @@ def _loop(agent: Agent, events: SignalQueue, trigger: Trigger,
 
 
 def _gather_on_request(agent: Agent, trigger: Trigger, worker: Worker) -> None:
-    while not worker.stopping.is_set():
+    while True:
         with worker.waiting():
-            requested = trigger.take()
-        if requested and not worker.stopping.is_set():
-            agent.gather_all()
-            worker.beat()
+            if not trigger.take():
+                break
+        agent.gather_all()
+        worker.beat()
+    worker.stopping.set()  # done: not a failure to restart
 
 
 def _read_stdin(fd: int, events: SignalQueue, trigger: Trigger, worker: Worker,

@@ -1,11 +1,14 @@
 """`agent execd` driven exactly like Telegraf's inputs.execd (tests/execd_harness.py)."""
 
 import signal
+import subprocess
+import sys
 import time
 
 import pytest
 
 from agent.lineprotocol.metric import UInt
+from agent.lineprotocol.parser import parse_metrics
 from tests.execd_harness import Execd
 
 MEM_FIELDS = 34
@@ -112,6 +115,14 @@ def test_bad_config_exits_78_with_prefixed_reasons(tmp_path):
 
 
 # Floods and stuck gathers (issue 11 item 11)
+
+def test_a_newline_then_eof_at_once_still_gathers_once():
+    """`printf '\\n' | agent execd`: the gather asked for before stdin closed is done."""
+    result = subprocess.run([sys.executable, "-m", "agent", "execd"], input=b"\n",
+                            capture_output=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert [m.name for m in parse_metrics(result.stdout.decode())] == ["mem"]
+
 
 def proc_status(pid, key):
     """A field of /proc/<pid>/status in bytes (VmRSS: now, VmHWM: the peak)."""
