@@ -318,12 +318,22 @@ def test_a_hostile_line_is_one_bad_parse_and_reading_goes_on(started, data_forma
         plugin = started(make_input(device.path, data_format=data_format,
                                     supervisor=supervisor))
         assert wait_for(lambda: plugin.stats()["opens"])
-        device.write(b"boot\r\n" + good % 1 + b"\r\n" + hostile + b"\r\n" + good % 2 + b"\r\n")
-        metrics = Collector(plugin).until(lambda m: len(m) >= 2)
-        device.write(hostile + b"\r\n" + good % 3 + b"\r\n")
-        metrics = Collector(plugin).until(lambda m: m)
+
+        def send(line, counter, count):
+            # One line at a time: a pty holds about 4 KiB, more would be dropped unread.
+            device.write(line + b"\r\n")
+            assert wait_for(lambda: plugin.stats()[counter] == count), plugin.stats()
+
+        send(b"boot", "lines_discarded", 1)
+        send(good % 1, "lines_ok", 1)
+        send(hostile, "lines_bad_parse", 1)  # before: the reader thread died here
+        send(good % 2, "lines_ok", 2)
+        send(hostile, "lines_bad_parse", 2)
+        send(good % 3, "lines_ok", 3)
+        metrics = plugin.gather()
+        assert device.dropped == 0
     stats = plugin.stats()
-    assert [m.fields["co2"] for m in metrics] == [3]
+    assert [m.fields["co2"] for m in metrics] == [1, 2, 3]
     assert stats["lines_bad_parse"] == 2 and stats["lines_ok"] == 3
     assert stats["read_errors"] == 0 and supervisor.failures == 0
 
