@@ -14,7 +14,9 @@ from agent.config.errors import EX_CONFIG, ConfigError, SourceError
 from agent.config.source import DEFAULT_CONFIG, DEFAULT_LABEL
 from agent.system import log as logsetup
 from agent.system import stdio
+from agent.system.worker import WorkerFailed
 
+EX_SOFTWARE = 70  # a supervised worker gave up: let systemd restart us
 EX_TEMPFAIL = 75  # a config URL that may answer later: let systemd restart us
 log = logging.getLogger("agent")
 
@@ -87,6 +89,9 @@ def main(argv: Optional[List[str]] = None) -> None:
     except ImportError as err:  # an extra installed after `agent check`, or broken
         log.error("%s", _missing_module(err))
         code = EX_CONFIG
+    except WorkerFailed as err:
+        log.error("Exiting: a background worker cannot recover (%s)", err)
+        code = EX_SOFTWARE
     except Exception as err:  # noqa: BLE001 - one line, never a traceback (use --debug)
         log.debug("traceback", exc_info=True)
         log.error("%s: %s", type(err).__name__, err)

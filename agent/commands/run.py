@@ -13,11 +13,14 @@ from agent.engine.signals import SignalQueue
 from agent.plugin.base import BufferedOutput
 from agent.system import log as logsetup
 from agent.system import systemd
+from agent.system.watchdog import Watchdog
+from agent.system.worker import SUPERVISOR, WorkerFailed
 
 log = logging.getLogger("agent")
 # sysexits.h EX_TEMPFAIL: `run --once` gathered metrics that were neither delivered nor kept
 # on disk (a later try may work); the log says how many, per output.
 EX_TEMPFAIL = 75
+FATAL = -2  # pseudo signal number: a supervised worker gave up
 
 
 def run_once(config: Config, test: bool = False) -> int:
@@ -64,16 +67,17 @@ def _test_sink():
 
 def serve(config: Config, reload_config: Callable[[], Config]) -> int:
     """Run until SIGTERM/SIGINT. SIGHUP reloads (a bad new config keeps the old one running);
-    SIGUSR1 gathers now."""
+    SIGUSR1 gathers now. WATCHDOG=1 only while every supervised worker is healthy; a worker
+    that cannot recover stops the agent and raises WorkerFailed (a non-zero exit)."""
     events = SignalQueue((signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1))
+    SUPERVISOR.on_fatal = lambda reason: events.post(FATAL)
     agent = _start(config)
     systemd.notify("READY=1")
-    ping = systemd.watchdog_interval() or None
-    while True:
-        signum = events.wait(ping)
-        if signum is None:
-            systemd.notify("WATCHDOG=1")
-        elif signum in (signal.SIGTERM, signal.SIGINT):
+    watchdog = Watchdog(SUPERVISOR, systemd.watchdog_interval())
+    while not SUPERVISOR.fatal.is_set():
+        watchdog.tick()
+        signum = events.wait(watchdog.timeout())
+        if signum in (signal.SIGTERM, signal.SIGINT):
             break
         elif signum == signal.SIGUSR1:
             log.info("SIGUSR1: gathering now")
@@ -83,6 +87,8 @@ def serve(config: Config, reload_config: Callable[[], Config]) -> int:
     systemd.notify("STOPPING=1")
     log.info("Stopping")
     agent.stop()
+    if SUPERVISOR.fatal.is_set():
+        raise WorkerFailed(SUPERVISOR.fatal_reason)
     return 0
 
 

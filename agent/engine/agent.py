@@ -8,9 +8,10 @@ from typing import List, Optional, Protocol, Sequence
 
 from agent.config.model import Config
 from agent.engine.running import RunningInput, RunningOutput, hostname
-from agent.engine.schedule import InputSchedule
+from agent.engine.schedule import InputSchedule, stall_limit
 from agent.lineprotocol.metric import Metric
 from agent.plugin.base import NotStored, ServiceInput
+from agent.system import systemd
 
 log = logging.getLogger("agent.engine.agent")
 
@@ -60,10 +61,12 @@ class Agent:
 
     def start_schedules(self) -> None:
         aligned = self.config.agent["round_interval"]
+        watchdog = systemd.watchdog_timeout()
         for running in self.inputs:
             schedule = InputSchedule(
                 running.label, lambda r=running: self.emit(r.gather()), running.interval,
                 aligned, running.offset, running.jitter, warn=running.log.warning,
+                stall_after=stall_limit(running.interval, watchdog), logger=running.log,
             )
             schedule.start()
             self.schedules.append(schedule)

@@ -19,7 +19,7 @@ from agent.inputs.serial.mhz19 import MHZ19
 from agent.inputs.serial.pms5003 import PMS5003
 from agent.inputs.serial.port import Opener, Port, PortSettings
 from agent.inputs.serial.protocol import Protocol
-from agent.inputs.serial.reader import Backoff, Reader
+from agent.inputs.serial.reader import Reader
 from agent.inputs.serial.reduce import MODES, Reducer
 from agent.inputs.serial.sds011 import SDS011
 from agent.inputs.serial.textformats import FORMATS, check_regex, make_parser
@@ -27,6 +27,8 @@ from agent.lineprotocol.metric import Metric
 from agent.plugin import extras
 from agent.plugin.base import Accumulator, ServiceInput
 from agent.plugin.options import Option
+from agent.system.backoff import Backoff
+from agent.system.worker import Supervisor
 
 __all__ = ["STATS", "SerialInput"]
 
@@ -94,9 +96,11 @@ class SerialInput(ServiceInput):
 
     def __init__(self, opener: Optional[Opener] = None,
                  clock: Callable[[], int] = time.time_ns,
-                 backoff: Tuple[float, float] = (1.0, 30.0), **options: object) -> None:
+                 backoff: Tuple[float, float] = (1.0, 30.0),
+                 supervisor: Optional[Supervisor] = None, **options: object) -> None:
         super().__init__(**options)
         self._opener = opener
+        self._supervisor = supervisor
         self._clock = clock
         self._backoff = backoff
         self._counters = Counters()
@@ -138,7 +142,9 @@ class SerialInput(ServiceInput):
         settings = PortSettings(self.port, self.baud_rate, self.data_bits, self.parity,
                                 self.stop_bits, write_timeout=self.timeout)
         self._reader = Reader(Port(settings, self._opener), self._protocol, self._deliver,
-                              self._counters, self.log, self._clock, Backoff(*self._backoff))
+                              self._counters, self.log, self._clock,
+                              Backoff(first=self._backoff[0], cap=self._backoff[1]),
+                              self._supervisor)
         self._reader.start()
 
     def gather(self) -> List[Metric]:
@@ -164,7 +170,7 @@ class SerialInput(ServiceInput):
             return FRAME_PROTOCOLS[self.protocol](self._counters, self.mode)
         parser = make_parser(self.data_format, LinesProtocol.name, self.tag_keys or (),
                              self.csv_column_names or (), self.csv_delimiter, self.regex)
-        return LinesProtocol(self._counters, parser, self.max_line_length)
+        return LinesProtocol(self._counters, parser, self.max_line_length, self.log)
 
     def _deliver(self, metrics: List[Metric]) -> None:
         """Called by the reader thread with freshly stamped readings."""
