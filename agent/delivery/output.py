@@ -1,23 +1,29 @@
 """Base of the network outputs: metrics are serialized into the output's spool at once (so a
-gather never waits on the network) and a Writer thread delivers them."""
+gather never waits on the network) and a Writer delivers them."""
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
+from agent.delivery import owners
 from agent.delivery.deadletter import DeadLetters
+from agent.delivery.redact import Redactor
 from agent.delivery.settings import DeliverySettings
-from agent.delivery.spool import Spool
+from agent.delivery.spool import MemorySpool, Spool
+from agent.delivery.sqlite_spool import SqliteSpool, StorageFull
 from agent.delivery.writer import Transport, Writer
 from agent.lineprotocol.metric import Metric
 from agent.lineprotocol.serializer import Serializer
 from agent.plugin.base import BufferedOutput, NotStored
 
 MEMORY_ONLY = DeliverySettings(None, 1000, 10000, 10.0, 0.0, 10.0)
+_AUTH_HEADERS = ("authorization", "token", "key", "secret", "cookie", "password")
 
 
 class SpooledOutput(BufferedOutput):
     influx_uint_support: bool
+    timeout: float
+    http_headers: Dict[str, str]
     # The options that route a metric by one of its tags, e.g. ("bucket_tag",
     # "exclude_bucket_tag"): the tag's value picks the bucket/database.
     route_options = ("", "")
@@ -30,6 +36,8 @@ class SpooledOutput(BufferedOutput):
         self.writer: Optional[Writer] = None
         self._dropping = False
         self._flushed = False
+        self._full_since_drops: Optional[int] = None  # drops when the disk became full
+        self.full_drops = 0
 
     # What subclasses provide.
     def identity(self) -> str:
@@ -38,6 +46,13 @@ class SpooledOutput(BufferedOutput):
 
     def make_transport(self) -> Transport:
         raise NotImplementedError
+
+    def secrets(self) -> List[str]:
+        """Every secret a server could echo: secret options and auth-like header values."""
+        found = [str(getattr(self, o.name)) for o in self.options if o.secret]
+        headers = getattr(self, "http_headers", None) or {}
+        found += [v for k, v in headers.items() if any(a in k.lower() for a in _AUTH_HEADERS)]
+        return found
 
     @property
     def route_tag(self) -> str:
@@ -55,19 +70,32 @@ class SpooledOutput(BufferedOutput):
         return self.route_tag if exclude else ""
 
     def connect(self) -> None:
-        settings = self.settings
-        self.spool = Spool(settings.spool_path(self.name, self.identity()), settings.buffer_limit,
-                           settings.batch_size)
-        if len(self.spool):
+        settings, identity = self.settings, self.identity()
+        self.spool, opened = owners.claim(
+            settings.spool_key(self.name, identity), settings.directory,
+            settings.shutdown_timeout, lambda: self._open_spool(identity))
+        try:
+            transport = self.make_transport()
+        except BaseException:
+            owners.release(self.spool)
+            self.spool = None
+            raise
+        if opened and len(self.spool):
             self.log.info("%d metric(s) waiting in %s from before; sending them first",
                           len(self.spool), self.spool.path)
         self.writer = Writer(
-            f"outputs.{self.name}", self.spool, self.make_transport(),
-            DeadLetters(settings.dead_letter_path), settings.batch_size,
-            settings.flush_interval, settings.flush_jitter, self.log,
-            settings.retry_max_interval,
-        )
+            f"outputs.{self.name}", self.spool, transport, DeadLetters(settings.dead_letter_path),
+            settings.batch_size, settings.flush_interval, settings.flush_jitter, self.log,
+            settings.retry_max_interval, redact=Redactor(self.secrets()),
+            stall_after=2 * self.timeout + 30.0)
         self.writer.start()
+
+    def _open_spool(self, identity: str) -> Spool:
+        settings = self.settings
+        path = settings.spool_path(self.name, identity)
+        if path is None:
+            return MemorySpool(settings.buffer_limit, settings.batch_size)
+        return SqliteSpool(path, settings.buffer_limit, settings.batch_size, self.log)
 
     def write(self, metrics: Sequence[Metric]) -> None:
         groups: Dict[str, List[str]] = {}
@@ -82,8 +110,28 @@ class SpooledOutput(BufferedOutput):
             if line:
                 groups.setdefault(key, []).append(line)
         for key, lines in groups.items():
-            self._note_drops(self.spool.put(lines, key))
-            self.writer.added(len(lines))
+            try:
+                self._put(self.spool.put, (lines, key), len(lines))
+            except StorageFull as full:
+                self._drop_for_room(full, len(lines))
+
+    def _put(self, put: Callable[..., int], args: tuple, count: int) -> None:
+        dropped = put(*args)
+        if self._full_since_drops is not None:
+            self.log.info("The buffer directory has room again: spooling again (%d metric(s) "
+                          "dropped while it was full)", self.full_drops - self._full_since_drops)
+            self._full_since_drops = None
+        self._note_drops(dropped)
+        self.writer.added(count)
+
+    def _drop_for_room(self, full: StorageFull, count: int) -> None:
+        """A full disk: new metrics are dropped and counted; delivery of the spooled goes on."""
+        if self._full_since_drops is None:
+            self._full_since_drops = self.full_drops
+            self.log.error("%s: %d new metric(s) dropped, and new ones until there is room "
+                           "(counted in metrics_dropped); the %d spooled are still delivered",
+                           full, count, len(self.spool))
+        self.full_drops += count
 
     @property
     def batch_size(self) -> int:  # type: ignore[override]
@@ -98,27 +146,29 @@ class SpooledOutput(BufferedOutput):
         return self.writer.dead_letters.count if self.writer else 0
 
     def store(self, metrics: Sequence[Metric]) -> None:
-        """write(), but refused (NotStored) instead of dropping old lines when full."""
+        """write(), but refused (NotStored) instead of dropping lines when full."""
         if self.spool is None or self.writer is None:
             raise NotStored(f"{self.name}: not running", temporary=False)
         if len(self.spool) + len(metrics) > self.spool.limit:
             raise NotStored(f"{self.name}: buffer full (metric_buffer_limit = "
                             f"{self.spool.limit})", retry_after=self.settings.flush_interval)
+        before = self.full_drops
         self.write(metrics)
+        if self.full_drops != before:
+            raise NotStored(f"{self.name}: the buffer directory is full", temporary=False)
 
     def takes_raw_lines(self) -> bool:
         """Lines can be spooled as given when nothing routes by tag or rewrites uints."""
         return not self.route_tag
 
     def write_lines(self, lines: List[str]) -> None:
-        """Spool already-encoded, validated lines (each ending in a newline): `agent write`."""
-        self._note_drops(self.spool.put(lines))
-        self.writer.added(len(lines))
+        """Spool already-encoded, validated lines (each ending in a newline): `agent write`.
+        Raises StorageFull when the disk has no room (nothing of them is spooled)."""
+        self._put(self.spool.put, (lines,), len(lines))
 
     def write_text(self, text: str, count: int) -> None:
         """Spool count validated lines given as one text, every newline ending a line."""
-        self._note_drops(self.spool.put_text(text, count))
-        self.writer.added(count)
+        self._put(self.spool.put_text, (text, count), count)
 
     def wait_for_room(self, count: int, timeout: float) -> bool:
         """Block until count more lines fit without dropping any (`agent write` has all the
@@ -138,12 +188,18 @@ class SpooledOutput(BufferedOutput):
         return self.writer.flush(timeout) if self.writer else True
 
     def close(self) -> None:
+        """Stop the writer and let go of the spool. A spool another output of this process
+        still uses (a reload's new agent) is left to its writer: no flush here."""
         if self.writer is not None:
-            self.writer.stop(0.0 if self._flushed else self.settings.shutdown_timeout)
-            self.writer.transport.close()
+            shared = owners.users(self.spool) > 1
+            flush = 0.0 if self._flushed or shared else self.settings.shutdown_timeout
+            self.writer.stop(flush, join=self.timeout + 1.0 if shared else 1.0)
+            if self.writer.stopped:
+                self.writer.transport.close()
             self.writer = None
         if self.spool is not None:
-            self.spool.close()
+            owners.release(self.spool)
+            self.spool = None
 
     def write_stats(self) -> Dict[str, int]:
         """internal_write fields for inputs.internal."""
@@ -156,7 +212,7 @@ class SpooledOutput(BufferedOutput):
             "dead_letters": self.writer.dead_letters.count,
             "errors": stats.errors,
             "metrics_added": stats.metrics_added,
-            "metrics_dropped": self.spool.dropped,
+            "metrics_dropped": self.spool.dropped + self.full_drops,
             "metrics_written": stats.metrics_written,
             "write_time_ns": stats.write_time_ns,
         }

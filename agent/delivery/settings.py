@@ -26,6 +26,10 @@ class DeliverySettings(NamedTuple):
         digest = hashlib.sha256(identity.encode()).hexdigest()[:12]
         return os.path.join(self.directory, f"{plugin}-{digest}.sqlite")
 
+    def spool_key(self, plugin: str, identity: str) -> str:
+        """What names one spool within the process (a file, or a memory buffer)."""
+        return self.spool_path(plugin, identity) or f"memory:{plugin}:{identity}"
+
     @property
     def dead_letter_path(self) -> Optional[str]:
         return os.path.join(self.directory, "dead-letter.lp") if self.directory else None

@@ -5,7 +5,8 @@ import sqlite3
 
 import pytest
 
-from agent.delivery.spool import Batch, Spool
+from agent.delivery.spool import Batch, MemorySpool, Spool
+from agent.delivery.sqlite_spool import SqliteSpool
 
 
 def every_line(spool: Spool):
@@ -17,8 +18,10 @@ def make_spool(request, tmp_path):
     made = []
 
     def make(limit=100, batch_lines=10):
-        path = str(tmp_path / "s.sqlite") if request.param == "disk" else None
-        made.append(Spool(path, limit, batch_lines))
+        if request.param == "disk":
+            made.append(SqliteSpool(str(tmp_path / "s.sqlite"), limit, batch_lines))
+        else:
+            made.append(MemorySpool(limit, batch_lines))
         return made[-1]
 
     yield make
@@ -73,10 +76,10 @@ def test_a_newline_inside_a_string_field_keeps_its_line_whole(make_spool):
 
 def test_a_disk_spool_survives_reopening_with_its_count(tmp_path):
     path = str(tmp_path / "s.sqlite")
-    spool = Spool(path, 100, 3)
+    spool = SqliteSpool(path, 100, 3)
     spool.put([f"m v={i}i\n" for i in range(7)], key="bucket-a")
     spool.close()
-    again = Spool(path, 100, 3)
+    again = SqliteSpool(path, 100, 3)
     assert len(again) == 7
     assert {b.key for b in again.peek(100)} == {"bucket-a"}
     again.close()
@@ -91,7 +94,7 @@ def test_a_spool_of_the_one_line_per_row_format_is_migrated_in_order(tmp_path):
                    [("", f"m v={i}i\n") for i in range(5)])
     db.commit()
     db.close()
-    spool = Spool(str(path), 100, 10)
+    spool = SqliteSpool(str(path), 100, 10)
     assert len(spool) == 5
     assert every_line(spool) == [f"m v={i}i\n" for i in range(5)]
     spool.close()
