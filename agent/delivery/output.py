@@ -98,6 +98,14 @@ class SpooledOutput(BufferedOutput):
         return SqliteSpool(path, settings.buffer_limit, settings.batch_size, self.log)
 
     def write(self, metrics: Sequence[Metric]) -> None:
+        for key, lines in self._serialize(metrics).items():
+            try:
+                self._put(self.spool.put, (lines, key), len(lines))
+            except StorageFull as full:
+                self._drop_for_room(full, len(lines))
+
+    def _serialize(self, metrics: Sequence[Metric]) -> Dict[str, List[str]]:
+        """Lines per spool key (the routing tag's value)."""
         groups: Dict[str, List[str]] = {}
         serialize = self.serializer.serialize
         excluded = self.excluded_tag
@@ -109,11 +117,7 @@ class SpooledOutput(BufferedOutput):
             line = serialize(metric)
             if line:
                 groups.setdefault(key, []).append(line)
-        for key, lines in groups.items():
-            try:
-                self._put(self.spool.put, (lines, key), len(lines))
-            except StorageFull as full:
-                self._drop_for_room(full, len(lines))
+        return groups
 
     def _put(self, put: Callable[..., int], args: tuple, count: int) -> None:
         dropped = put(*args)
@@ -146,16 +150,18 @@ class SpooledOutput(BufferedOutput):
         return self.writer.dead_letters.count if self.writer else 0
 
     def store(self, metrics: Sequence[Metric]) -> None:
-        """write(), but refused (NotStored) instead of dropping lines when full."""
+        """write(), but refused (NotStored) instead of dropping lines: when the buffer is full
+        (temporary) or the disk is (the storage failed); nothing is counted as dropped."""
         if self.spool is None or self.writer is None:
             raise NotStored(f"{self.name}: not running", temporary=False)
         if len(self.spool) + len(metrics) > self.spool.limit:
             raise NotStored(f"{self.name}: buffer full (metric_buffer_limit = "
                             f"{self.spool.limit})", retry_after=self.settings.flush_interval)
-        before = self.full_drops
-        self.write(metrics)
-        if self.full_drops != before:
-            raise NotStored(f"{self.name}: the buffer directory is full", temporary=False)
+        try:
+            for key, lines in self._serialize(metrics).items():
+                self._put(self.spool.put, (lines, key), len(lines))
+        except StorageFull as full:
+            raise NotStored(f"{self.name}: {full}", temporary=False) from full
 
     def takes_raw_lines(self) -> bool:
         """Lines can be spooled as given when nothing routes by tag or rewrites uints."""

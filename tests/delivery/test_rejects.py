@@ -10,10 +10,13 @@ def batches_of(*groups):
     return [Batch(i, "", len(lines), "".join(lines)) for i, lines in enumerate(groups, 1)]
 
 
+REFUSED = Outcome(RETRY, 0, "connection refused")
+
+
 class Server:
     """Refuses a body holding a line with "bad"; can be told to go away after n requests."""
 
-    def __init__(self, down_after=None, down=Outcome(RETRY, 0, "connection refused")):
+    def __init__(self, down_after=None, down=REFUSED):
         self.bodies, self.down_after, self.down = [], down_after, down
         self.stored = []
 
@@ -61,7 +64,7 @@ def test_an_outage_during_bisection_stops_and_settles_only_what_is_done():
     # 4: its first half (ok); then the server is gone.
     server = Server(down_after=4)
     verdict = settle(server, batches_of(first, second))
-    assert verdict.stopped == Outcome(RETRY, 0, "connection refused")
+    assert verdict.stopped == REFUSED
     assert verdict.settled == 1, "the batch being bisected waits for the retry"
     assert verdict.rejected == [], "its bad line is found again then, not dead-lettered twice"
     assert verdict.written == 2 + 4
