@@ -8,6 +8,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 from agent.delivery import owners
 from agent.delivery.deadletter import DeadLetters
 from agent.delivery.redact import Redactor
+from agent.delivery.room import RoomReport
 from agent.delivery.settings import DeliverySettings
 from agent.delivery.spool import MemorySpool, Spool
 from agent.delivery.sqlite_spool import SqliteSpool, StorageFull
@@ -36,8 +37,7 @@ class SpooledOutput(BufferedOutput):
         self.writer: Optional[Writer] = None
         self._dropping = False
         self._flushed = False
-        self._full_since_drops: Optional[int] = None  # drops when the disk became full
-        self.full_drops = 0
+        self.room = RoomReport(self.log)
 
     # What subclasses provide.
     def identity(self) -> str:
@@ -71,6 +71,7 @@ class SpooledOutput(BufferedOutput):
 
     def connect(self) -> None:
         settings, identity = self.settings, self.identity()
+        self.room.log = self.log  # the engine names the logger after construction
         self.spool, opened = owners.claim(
             settings.spool_key(self.name, identity), settings.directory,
             settings.shutdown_timeout, lambda: self._open_spool(identity))
@@ -102,7 +103,7 @@ class SpooledOutput(BufferedOutput):
             try:
                 self._put(self.spool.put, (lines, key), len(lines))
             except StorageFull as full:
-                self._drop_for_room(full, len(lines))
+                self.room.dropped_for_room(full, len(lines), len(self.spool))
 
     def _serialize(self, metrics: Sequence[Metric]) -> Dict[str, List[str]]:
         """Lines per spool key (the routing tag's value)."""
@@ -121,21 +122,9 @@ class SpooledOutput(BufferedOutput):
 
     def _put(self, put: Callable[..., int], args: tuple, count: int) -> None:
         dropped = put(*args)
-        if self._full_since_drops is not None:
-            self.log.info("The buffer directory has room again: spooling again (%d metric(s) "
-                          "dropped while it was full)", self.full_drops - self._full_since_drops)
-            self._full_since_drops = None
+        self.room.stored()
         self._note_drops(dropped)
         self.writer.added(count)
-
-    def _drop_for_room(self, full: StorageFull, count: int) -> None:
-        """A full disk: new metrics are dropped and counted; delivery of the spooled goes on."""
-        if self._full_since_drops is None:
-            self._full_since_drops = self.full_drops
-            self.log.error("%s: %d new metric(s) dropped, and new ones until there is room "
-                           "(counted in metrics_dropped); the %d spooled are still delivered",
-                           full, count, len(self.spool))
-        self.full_drops += count
 
     @property
     def batch_size(self) -> int:  # type: ignore[override]
@@ -206,6 +195,7 @@ class SpooledOutput(BufferedOutput):
         if self.spool is not None:
             owners.release(self.spool)
             self.spool = None
+        self.room.close()
 
     def write_stats(self) -> Dict[str, int]:
         """internal_write fields for inputs.internal."""
@@ -218,7 +208,7 @@ class SpooledOutput(BufferedOutput):
             "dead_letters": self.writer.dead_letters.count,
             "errors": stats.errors,
             "metrics_added": stats.metrics_added,
-            "metrics_dropped": self.spool.dropped + self.full_drops,
+            "metrics_dropped": self.spool.dropped + self.room.dropped,
             "metrics_written": stats.metrics_written,
             "write_time_ns": stats.write_time_ns,
         }

@@ -25,6 +25,8 @@ from typing import Iterator, List, Optional, Sequence, Tuple
 from agent.delivery.spool import Batch, Row, Spool
 
 RECLAIM_BYTES = 1 << 20  # an emptied spool with more free space than this gives it back
+WAL_PAGES = 256  # checkpoint the WAL at this many pages (1 MiB of 4 KiB pages)
+REPORT_EVERY = 60.0  # a condition that comes and goes is logged at most this often
 log = logging.getLogger("agent.delivery")
 
 
@@ -49,6 +51,7 @@ class SqliteSpool(Spool):
         # Batches up to this id were delivered but could not be deleted (a full disk).
         self._sent_up_to = 0
         self._unsettled = False
+        self._kept_report, self._fresh_report = Every(REPORT_EVERY), Every(REPORT_EVERY)
         self._db: Optional[sqlite3.Connection] = None
         self._open_or_start_over()
 
@@ -103,7 +106,7 @@ class SqliteSpool(Spool):
             (self._sent_up_to, top)).fetchone()
         if between != len(set(ids)):
             raise StorageFull(self.directory)  # not the oldest: they are sent again, later
-        if not self._unsettled:
+        if not self._unsettled and self._kept_report.due():
             self.log.warning("%s: delivered metrics stay in %s until there is room (they are "
                              "not sent again)", StorageFull(self.directory), self.path)
         self._sent_up_to, self._unsettled = top, True
@@ -124,8 +127,9 @@ class SqliteSpool(Spool):
     def _emptied(self) -> None:
         """Everything is sent: give the space back to the file system."""
         if self._unsettled:
-            self.log.info("Everything in %s is delivered: starting a fresh file to free the "
-                          "space", self.path)
+            if self._fresh_report.due():
+                self.log.info("Everything in %s is delivered: starting a fresh file to free "
+                              "the space", self.path)
             self._close()
             for suffix in ("-wal", "-shm", ""):  # the WAL first: never replayed into a new file
                 _remove(self.path + suffix)
@@ -205,6 +209,21 @@ class SqliteSpool(Spool):
                          (batch.count, batch.text, batch.bounds, batch.id))
 
 
+class Every:
+    """due() is True at most once per `seconds`: for conditions that come and go."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._last: Optional[float] = None
+
+    def due(self) -> bool:
+        now = time.monotonic()
+        if self._last is not None and now - self._last < self.seconds:
+            return False
+        self._last = now
+        return True
+
+
 def _full(err: sqlite3.Error) -> bool:
     return isinstance(err, sqlite3.OperationalError) and "is full" in str(err)
 
@@ -231,6 +250,10 @@ def _connect(path: str) -> sqlite3.Connection:
         db.execute("PRAGMA auto_vacuum=INCREMENTAL")  # takes effect in a new file only
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
+        # The WAL is checkpointed (and reused) at about 1 MiB, and cut back to 1 MiB after:
+        # its default of 4 MiB would be most of a small buffer disk.
+        db.execute(f"PRAGMA wal_autocheckpoint={WAL_PAGES}")
+        db.execute(f"PRAGMA journal_size_limit={RECLAIM_BYTES}")
         db.execute("CREATE TABLE IF NOT EXISTS batches (id INTEGER PRIMARY KEY AUTOINCREMENT, "
                    "key TEXT NOT NULL, count INTEGER NOT NULL, text TEXT NOT NULL, bounds BLOB)")
         _migrate_line_table(db)
