@@ -1,7 +1,8 @@
 """A real HTTP server in front of a real InfluxDB 1.x, for the faults InfluxDB does not make on
 its own. InfluxDB stays the judge of what is stored; the proxy adds:
 
-- `delay`: each write is held that long before it is forwarded (a slow server);
+- `delay`: each write is held that long before it is forwarded (a slow server); a write whose
+  client hung up meanwhile is not forwarded (it takes effect when it is answered);
 - `refuse`: (status, headers) answered instead of forwarding (e.g. 503 with Retry-After);
 - `echo_auth`: error answers quote the request's Authorization header (as some servers and
   proxies do), inside InfluxDB's {"error": ...} message;
@@ -15,6 +16,8 @@ from __future__ import annotations
 
 import gzip
 import json
+import select
+import socket
 import threading
 import time
 import urllib.parse
@@ -84,6 +87,8 @@ def _handler(proxy: InfluxProxy):
             writing = path in ("/write", "/api/v2/write")
             if writing and proxy.delay:
                 self._hold()
+                if self._client_gone():
+                    return  # a write takes effect when it is answered: nobody to answer
             if path == "/api/v2/write":
                 params = urllib.parse.parse_qs(query)
                 query = urllib.parse.urlencode({"db": params["bucket"][0], "precision": "ns"})
@@ -102,6 +107,13 @@ def _handler(proxy: InfluxProxy):
             time.sleep(proxy.delay)  # the fault under test: a server that takes its time
             with proxy._lock:
                 proxy.holding -= 1
+
+        def _client_gone(self) -> bool:
+            readable, _, _ = select.select([self.connection], [], [], 0)
+            try:
+                return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
+            except OSError:
+                return True
 
         def _upstream(self, path: str, query: str, body: bytes) -> Tuple[int, bytes]:
             headers = {k: v for k, v in self.headers.items()

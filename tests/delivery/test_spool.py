@@ -104,3 +104,41 @@ def test_batch_lines_of_a_plain_batch_split_only_at_newlines():
     # \r, \x1c and \x85 are line breaks for str.splitlines, not for line protocol.
     batch = Batch(1, "", 2, "m s=\"a\rb\x1cc\x85\" 1\nm v=1i 2\n")
     assert batch.lines() == ["m s=\"a\rb\x1cc\x85\" 1\n", "m v=1i 2\n"]
+
+
+def test_an_emptied_disk_spool_gives_its_space_back(tmp_path):
+    path = tmp_path / "s.sqlite"
+    spool = SqliteSpool(str(path), 1_000_000, 1000)
+    for start in range(0, 200_000, 1000):
+        spool.put([f"m,host=a value={i}i,text=\"{'x' * 40}\" {i}\n"
+                   for i in range(start, start + 1000)])
+    size = sum(p.stat().st_size for p in tmp_path.glob("s.sqlite*"))
+    assert size > 10_000_000
+    while len(spool):
+        spool.remove([b.id for b in spool.peek(10_000)])
+    left = sum(p.stat().st_size for p in tmp_path.glob("s.sqlite*"))
+    assert left < 1_000_000, f"{left} bytes left of {size}"
+    spool.put(["m v=1i 1\n"])
+    spool.close()
+    assert every_line(SqliteSpool(str(path), 100, 10)) == ["m v=1i 1\n"]
+
+
+def test_an_old_spool_without_auto_vacuum_is_switched_when_it_empties(tmp_path):
+    path = tmp_path / "old.sqlite"
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("CREATE TABLE batches (id INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL, "
+               "count INTEGER NOT NULL, text TEXT NOT NULL, bounds BLOB)")
+    db.executemany("INSERT INTO batches(key, count, text) VALUES ('', 1000, ?)",
+                   [("m v=1i 1\n" * 1000,)] * 1000)
+    db.commit()
+    db.close()
+    spool = SqliteSpool(str(path), 10_000_000, 1000)
+    assert len(spool) == 1_000_000
+    while len(spool):
+        spool.remove([b.id for b in spool.peek(100_000)])
+    spool.close()
+    assert path.stat().st_size < 100_000
+    check = sqlite3.connect(path)
+    assert check.execute("PRAGMA auto_vacuum").fetchone() == (2,)
+    check.close()
