@@ -32,7 +32,7 @@ from agent.commands.write_chunk import Chunk
 from agent.commands.write_input import InputError, LineReader, SignalStop, open_source
 from agent.config.model import Config
 from agent.delivery.owners import DirectoryBusy
-from agent.delivery.sqlite_spool import StorageFull
+from agent.delivery.sqlite_file import StorageFull
 from agent.engine.running import RunningOutput
 from agent.lineprotocol.linecheck import timestamped_block
 from agent.lineprotocol.metric import Metric

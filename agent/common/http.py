@@ -47,18 +47,18 @@ class Failover:
         return outcome
 
 
-def probe(pool, url: str, timeout: float) -> bool:
-    """Whether the server at url answers HTTP at all (GET /ping; any status), quickly: a
-    writer waiting out a backoff asks this about once a second to notice a recovery."""
+def probe(pool, url: str, timeout: float) -> int:
+    """The HTTP status of GET /ping at url, 0 when nothing answers, quickly: a writer waiting
+    out a backoff asks this about once a second to notice the server is back."""
     import urllib3
 
     wait = min(timeout, PROBE_TIMEOUT)
     try:
-        pool.request("GET", f"{url}/ping", retries=False, preload_content=True,
-                     timeout=urllib3.Timeout(connect=wait, read=wait))
+        response = pool.request("GET", f"{url}/ping", retries=False, preload_content=True,
+                                timeout=urllib3.Timeout(connect=wait, read=wait))
     except (urllib3.exceptions.HTTPError, OSError):
-        return False
-    return True
+        return 0
+    return response.status
 
 
 def response_outcome(status: int, data: bytes, retry_after: Optional[str]) -> Outcome:

@@ -11,8 +11,10 @@ from agent.delivery.redact import Redactor
 from agent.delivery.room import RoomReport
 from agent.delivery.settings import DeliverySettings
 from agent.delivery.spool import MemorySpool, Spool
-from agent.delivery.sqlite_spool import SqliteSpool, StorageFull
-from agent.delivery.writer import Transport, Writer
+from agent.delivery.sqlite_file import StorageFull
+from agent.delivery.sqlite_spool import SqliteSpool
+from agent.delivery.transport import Transport
+from agent.delivery.writer import Writer
 from agent.lineprotocol.metric import Metric
 from agent.lineprotocol.serializer import Serializer
 from agent.plugin.base import BufferedOutput, NotStored
@@ -84,6 +86,8 @@ class SpooledOutput(BufferedOutput):
         if opened and len(self.spool):
             self.log.info("%d metric(s) waiting in %s from before; sending them first",
                           len(self.spool), self.spool.path)
+        elif not opened:  # taken over from the agent before a reload: the new sizes apply
+            self.spool.limit, self.spool.batch_lines = settings.buffer_limit, settings.batch_size
         self.writer = Writer(
             f"outputs.{self.name}", self.spool, transport, DeadLetters(settings.dead_letter_path),
             settings.batch_size, settings.flush_interval, settings.flush_jitter, self.log,

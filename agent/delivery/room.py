@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 
-from agent.delivery.sqlite_spool import REPORT_EVERY, Every, StorageFull
+from agent.delivery.sqlite_file import REPORT_EVERY, Every, StorageFull
 
 
 class RoomReport:

@@ -2,9 +2,8 @@
 
 - sends up to batch_size lines every flush_interval (+ jitter), or as soon as a batch is full;
 - retry/auth outcomes (connection errors, timeouts, 429, 5xx, 401/403/404): the same lines are
-  tried again after an exponential, jittered backoff (Retry-After honoured); nothing is dropped.
-  While a server that did not answer is waited for, a cheap probe (one request a second) ends
-  the wait as soon as it answers again, so recovery takes seconds whatever the outage length;
+  tried again after a backoff that a probe ends as soon as the server is back
+  (delivery/retry.py); nothing is dropped;
 - reject outcomes (other 4xx): the bad lines are isolated (delivery/rejects.py), the good ones
   land, each bad one goes to the dead-letter file with the server's (redacted) reason;
 - flush() (SIGTERM, `agent write`) ends any wait with one immediate attempt;
@@ -22,29 +21,15 @@ import random
 import threading
 import time
 from operator import attrgetter
-from typing import Callable, List, Optional, Protocol
+from typing import Callable, List, Optional
 
 from agent.delivery.deadletter import DeadLetters
 from agent.delivery.policy import AUTH, OK, REJECT, Outcome
 from agent.delivery.rejects import settle
+from agent.delivery.retry import BEAT, PROBE_INTERVAL, Demand, Retry
 from agent.delivery.spool import Batch, Spool
-from agent.system.backoff import Backoff
+from agent.delivery.transport import Transport
 from agent.system.worker import Supervisor, Worker
-
-PROBE_INTERVAL = 1.0  # at most one probe a second while a silent server is waited for
-BEAT = 1.0  # the longest wait between two beats
-
-
-class Transport(Protocol):
-    label: str
-    auth_hint: str  # what to check after a 401/403/404, e.g. "the token, organization and bucket"
-
-    def send(self, key: str, body: str) -> Outcome: ...
-
-    def probe(self) -> bool:
-        """Whether the server answers HTTP at all (any status), quickly."""
-
-    def close(self) -> None: ...
 
 
 class WriteStats:
@@ -75,18 +60,15 @@ class Writer:
         self.flush_jitter = flush_jitter
         self.log = log
         self.redact = redact
-        self.probe_interval = probe_interval
         self.clock = clock
         self.stats = WriteStats()
-        self.backoff = Backoff(first=1.0, cap=retry_max_interval, jitter=True)
+        self.demand = Demand()
+        self.retry = Retry(transport, self.demand, retry_max_interval, probe_interval, clock)
         self.worker = Worker(f"writer {name}", self._body, logger=log, stall_after=stall_after,
                              supervisor=supervisor)
-        self._wake = threading.Event()
+        self._wake = self.demand.wake
         self._cond = threading.Condition()
-        self._deadline: Optional[float] = None  # flush until then, ignoring the interval
         self._failing_since: Optional[float] = None
-        self._probe_ended_wait = False
-        self._flushes = 0  # flush() calls so far: a new one ends a backoff with an attempt
 
     def start(self) -> None:
         self.worker.start()
@@ -110,12 +92,12 @@ class Writer:
         """Send without waiting for flush_interval (or a backoff) until at most `lines` are
         left."""
         with self._cond:
-            self._deadline = self.clock() + timeout
-            self._flushes += 1
+            self.demand.deadline = self.clock() + timeout
+            self.demand.flushes += 1
             self._wake.set()
             self._cond.wait_for(lambda: len(self.spool) <= lines or self._past_deadline(),
                                 timeout)
-            self._deadline = None
+            self.demand.deadline = None
         return len(self.spool) <= lines
 
     def stop(self, timeout: float, join: float = 1.0) -> bool:
@@ -137,11 +119,11 @@ class Writer:
         return not self.worker.alive
 
     def _flushing(self) -> bool:
-        deadline = self._deadline
+        deadline = self.demand.deadline
         return deadline is not None and self.clock() < deadline
 
     def _past_deadline(self) -> bool:
-        deadline = self._deadline  # read once: flush() may reset it meanwhile
+        deadline = self.demand.deadline  # read once: flush() may reset it meanwhile
         return deadline is not None and self.clock() >= deadline
 
     def _notify(self) -> None:
@@ -192,7 +174,7 @@ class Writer:
                     break
             self._notify()
             if stopped is not None:
-                if not self._wait_backoff(worker, stopped):
+                if not self.retry.wait(stopped, worker.stopping, worker.beat):
                     return
             elif len(self.spool) < self.batch_size and not self._flushing():
                 return  # a partial batch waits for the next flush_interval
@@ -242,37 +224,4 @@ class Writer:
             self.log.info("Writing to %s again after %.1fs of failures",
                           self.transport.label, self.clock() - self._failing_since)
             self._failing_since = None
-        self.backoff.reset()
-        self._probe_ended_wait = False
-
-    def _wait_backoff(self, worker: Worker, outcome: Outcome) -> bool:
-        """Wait before a retry; True: retry now. A new flush() ends the wait with an attempt;
-        during a flush the wait ends by its deadline. When the server did not answer at all,
-        a probe a second ends the wait as soon as the server answers; a probe that ended a
-        wait in vain must see the server down once before it is trusted again (a server may
-        answer probes and still not take writes)."""
-        delay = self.backoff.next_delay(outcome.retry_after)
-        deadline, asked = self._deadline, self._flushes
-        if deadline is not None:
-            delay = min(delay, max(0.0, deadline - self.clock()))
-        end = self.clock() + delay
-        probing = outcome.status == 0
-        need_down, self._probe_ended_wait = self._probe_ended_wait, False
-        next_probe = self.clock() + self.probe_interval
-        while not worker.stopping.is_set():
-            now = self.clock()
-            if now >= end or self._flushes != asked:
-                return True
-            step = min(end - now, BEAT, next_probe - now if probing else BEAT)
-            if self._wake.wait(max(0.0, step)):
-                self._wake.clear()  # new lines (they go with the retry), a flush, or stop
-                continue
-            worker.beat()
-            if probing and self.clock() >= next_probe:
-                answered = self.transport.probe()
-                next_probe = self.clock() + self.probe_interval
-                if answered and not need_down:
-                    self._probe_ended_wait = True
-                    return True
-                need_down = need_down and answered
-        return False
+        self.retry.succeeded()

@@ -35,6 +35,18 @@ def gathered(truth):
     return {m.time: m.fields["used"] for m in file_metrics(truth)}
 
 
+def outage(agent, server, truth, db: str) -> None:
+    """Stop the server until the writer failed six times in a row (its next wait is drawn from
+    [0, 32 s]: 1 s doubling), start it again: everything gathered arrives within seconds."""
+    assert wait_until(lambda: len(influx_times(server, db)) >= 3, 15)
+    server.stop()
+    assert wait_until(lambda: agent.stderr().count("still failing") >= 5, 90)
+    server.start()
+    waiting = gathered(truth)
+    assert wait_until(lambda: influx_times(server, db).keys() >= waiting.keys(), 8), \
+        "resumed within seconds, not at the next backoff"
+
+
 def test_after_a_long_outage_delivery_resumes_within_seconds_of_the_servers_return(
         tmp_path, own_influx):
     own_influx.create_database("recovery")
@@ -42,19 +54,25 @@ def test_after_a_long_outage_delivery_resumes_within_seconds_of_the_servers_retu
     config = CONFIG.format(spool=spool, truth=truth, url=own_influx.url, db="recovery").replace(
         "[agent]\n", "[agent]\n  debug = true\n")
     with AgentProcess(tmp_path, config) as agent:
-        assert wait_until(lambda: len(influx_times(own_influx, "recovery")) >= 3, 15)
-        own_influx.stop()
-        # Six failed attempts in a row: the next wait is drawn from [0, 32 s] (1 s doubling).
-        assert wait_until(lambda: agent.stderr().count("still failing") >= 5, 90)
-        own_influx.start()
-        waiting = gathered(truth)
-        assert wait_until(lambda: influx_times(own_influx, "recovery").keys() >= waiting.keys(),
-                          8), "resumed within seconds, not at the next backoff"
+        outage(agent, own_influx, truth, "recovery")
         agent.terminate()
-    pings = [line for line in own_influx.log().splitlines()
-             if '"GET /ping' in line and "python-urllib3" in line]
-    assert pings, "the writer probed the server, it did not just wait"
     assert influx_times(own_influx, "recovery") == gathered(truth)
+
+
+def test_behind_a_gateway_the_probe_waits_for_a_2xx_ping(tmp_path, own_influx):
+    """A proxy answers 502 while InfluxDB is down: probes (counted by the proxy) go on about
+    once a second and end the wait only when /ping gets through again."""
+    own_influx.create_database("gateway")
+    truth, spool = tmp_path / "truth.lp", tmp_path / "spool"
+    with InfluxProxy(own_influx.url) as proxy:
+        config = CONFIG.format(spool=spool, truth=truth, url=proxy.url, db="gateway").replace(
+            "[agent]\n", "[agent]\n  debug = true\n")
+        with AgentProcess(tmp_path, config) as agent:
+            outage(agent, own_influx, truth, "gateway")
+            agent.terminate()
+        probes = proxy.requests["/ping"]
+    assert probes >= 3, "the writer probed through the gateway while InfluxDB was down"
+    assert influx_times(own_influx, "gateway") == gathered(truth)
 
 
 def test_sigterm_ends_a_long_backoff_with_one_immediate_attempt(tmp_path, influxdb1):

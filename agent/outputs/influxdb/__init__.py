@@ -80,7 +80,7 @@ class InfluxV1Transport:
         data = body_bytes(body, self.output.content_encoding)
         return self.failover.send(lambda url: self._post(f"{url}/write?{urlencode(params)}", data))
 
-    def probe(self) -> bool:
+    def probe(self) -> int:
         return probe(self.pool, self.failover.url, self.output.timeout)
 
     def _post(self, url: str, data: bytes, headers: Optional[Dict[str, str]] = None) -> Outcome:

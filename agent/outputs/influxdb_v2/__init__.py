@@ -57,7 +57,7 @@ class InfluxV2Transport:
         self.clients = {url: _client(output, url) for url in output.urls}
         self._probe_pool = None  # made on the first probe: most writers never need one
 
-    def probe(self) -> bool:
+    def probe(self) -> int:
         if self._probe_pool is None:
             self._probe_pool = pool_manager(self.output, PROBE_TIMEOUT)
         return probe(self._probe_pool, self.failover.url, self.output.timeout)
