@@ -74,3 +74,21 @@ def test_agent_write_beside_a_daemon_names_its_pid_and_the_daemon_delivers_on(
     gathered = {m.time: m.fields["used"] for m in file_metrics(truth)}
     assert influx_times(influxdb1, "beside") == gathered
     assert "Error" not in daemon.stderr() and "failed" not in daemon.stderr()
+
+
+def test_a_second_daemon_on_the_directory_stops_with_one_line_naming_the_first(
+        tmp_path, influxdb1):
+    config = (f'[agent]\n  interval = "100ms"\n  shutdown_timeout = "1s"\n'
+              f'  buffer_directory = "{tmp_path / "spool"}"\n'
+              f'[[inputs.mem]]\n  fieldinclude = ["used"]\n'
+              f'[[outputs.influxdb]]\n  urls = ["{influxdb1.url}"]\n  database = "second"\n')
+    with AgentProcess(tmp_path, config) as first:
+        assert wait_until(lambda: "Loaded inputs" in first.stderr(), 20)
+        second = subprocess.run([*AGENT, "run", "--config", str(first.config_path)],
+                                capture_output=True, timeout=60)
+        assert first.proc.poll() is None
+        first.terminate()
+    errors = [line for line in second.stderr.decode().splitlines() if " E! " in line]
+    assert second.returncode != 0 and len(errors) == 1, errors
+    assert (f"buffer_directory {tmp_path / 'spool'} is in use by PID {first.proc.pid} "
+            "(agent run)") in errors[0]
