@@ -96,23 +96,38 @@ def _start(config: Config) -> Agent:
     agent = Agent(config)
     agent.start()
     agent.start_schedules()
-    names = " ".join(sorted({r.label for r in agent.inputs}))
-    log.info("Loaded inputs: %s; outputs: %s", names, " ".join(s.label for s in agent.sinks))
+    _loaded(agent)
     return agent
 
 
+def _loaded(agent: Agent) -> None:
+    names = " ".join(sorted({r.label for r in agent.inputs}))
+    log.info("Loaded inputs: %s; outputs: %s", names, " ".join(s.label for s in agent.sinks))
+
+
 def _reload(agent: Agent, reload_config: Callable[[], Config]) -> Agent:
+    """Load, validate and build the new agent completely (its outputs connected, taking over
+    the spools of unchanged destinations) before the old one stops; on any failure the old
+    one keeps running. The old inputs stop before the new ones start (a serial port or a
+    listening socket has one owner), so nothing is read twice."""
     systemd.reloading()
     try:
         config = reload_config()
-    except (ConfigError, SourceError) as err:
-        for line in str(err).splitlines():
+        new_agent = Agent(config)
+        new_agent.connect_outputs()
+    except Exception as err:  # noqa: BLE001 - whatever breaks, the running agent stays
+        problems = str(err).splitlines() if isinstance(err, (ConfigError, SourceError)) else [
+            f"{type(err).__name__}: {err}"]
+        for line in problems or [type(err).__name__]:
             log.error("Reload failed, keeping the running config: %s", line)
+        log.debug("traceback", exc_info=True)
         systemd.notify("READY=1")
         return agent
     log.info("Reloading config from %s", config.source)
-    agent.stop()
+    agent.stop(reload=True)
     logsetup.set_level(config.agent["debug"], config.agent["quiet"])
-    new_agent = _start(config)
+    new_agent.start_inputs()
+    new_agent.start_schedules()
+    _loaded(new_agent)
     systemd.notify("READY=1")
     return new_agent

@@ -1,62 +1,90 @@
-"""`agent write [FILE|-]`: line protocol in, validated, spooled and delivered to the outputs.
+"""`agent write [FILE|-]`: line protocol in, validated, spooled and delivered to the outputs as
+it is read (from a pipe, lines are spooled and sent while the producer still writes).
 
 Exit codes (what they promise):
   0   every line was valid and every output acknowledged all of them;
-  65  some lines were invalid (each reported with its line number on stderr) or refused by a
-      server (in dead-letter.lp); all the valid, accepted lines were delivered;
-  75  not everything was delivered within [agent] shutdown_timeout; with the disk buffer the
-      rest is kept and goes out with the next `agent run` or `agent write` on the same config.
-      Old lines are never dropped to make room: when a spool stays full for shutdown_timeout
-      (the server is down), reading stops and the error names the first line not taken;
-
+  65  some lines were invalid (each reported with its line number on stderr: bad syntax, not
+      UTF-8, too long) or refused by a server (in dead-letter.lp); all the valid, accepted
+      lines were delivered;
+  66  the input cannot be read (no such file, a directory, no permission): nothing was sent;
+  75  not everything was delivered. Either not within [agent] shutdown_timeout: with the disk
+      buffer the rest is kept and goes out with the next `agent run` or `agent write` on the
+      same config (with the memory buffer it is lost, and the count said). Or reading stopped
+      early, and the error names the first line not taken (every line before it is delivered
+      or spooled): a SIGTERM/SIGINT, a spool that stayed full for shutdown_timeout (the server
+      is down: old lines are never dropped to make room), a full disk; or the buffer directory
+      is held by another process (nothing read);
   78  the config is wrong.
 
-Common lines (see agent/linecheck.py) are validated with one regular expression and spooled
-byte for byte; the others are parsed strictly and re-encoded by each output's serializer.
+Common lines (see agent/lineprotocol/linecheck.py) are validated with one regular expression
+and spooled byte for byte; the others are parsed strictly and re-encoded by each output's
+serializer.
 """
 
 from __future__ import annotations
 
 import logging
-import sys
+import os
 import time
-from typing import List, Tuple
+from typing import Callable, List, Optional, Tuple
 
+from agent.commands.write_chunk import Chunk
+from agent.commands.write_input import InputError, LineReader, SignalStop, open_source
 from agent.config.model import Config
+from agent.delivery.owners import DirectoryBusy
+from agent.delivery.sqlite_file import StorageFull
 from agent.engine.running import RunningOutput
-from agent.lineprotocol.linecheck import simple_line, timestamped_block
+from agent.lineprotocol.linecheck import timestamped_block
 from agent.lineprotocol.metric import Metric
-from agent.lineprotocol.parser import ParseError, parse_at
-from agent.plugin.base import BufferedOutput
+from agent.plugin.base import BufferedOutput, NotStored
 
 log = logging.getLogger("agent")
 EX_DATAERR = 65
+EX_NOINPUT = 66
 EX_TEMPFAIL = 75
 CHUNK = 5000
+CARRY_LIMIT = 4 << 20  # an open string field longer than this is an error, not a wait
+ROOM_STEP = 1.0  # waiting for room is checked for SIGTERM this often
 
 
 def run_write(config: Config, source: str) -> int:
-    text = _read(source)
+    try:
+        fd = open_source(source)
+    except InputError as err:
+        log.error("%s", err)
+        return EX_NOINPUT
     outputs = [RunningOutput(p, config) for p in config.outputs]
-    for output in outputs:
-        output.connect()
+    try:
+        _connect(outputs)
+    except DirectoryBusy as err:
+        log.error("%s: nothing was read. A daemon on this directory delivers what is spooled "
+                  "itself; to send lines while it runs, give `agent write` a config with "
+                  "another buffer_directory", err)
+        return EX_TEMPFAIL
     wait = config.agent["shutdown_timeout"]
-    invalid, complete = _deliver(text, outputs, wait)
-    delivered, refused = _flush(outputs, wait)
-    for output in outputs:
-        output.close()
+    try:
+        with SignalStop() as stop:
+            feed = _Feed(outputs, wait, stop)
+            complete = feed.run(LineReader(fd, stop))
+            delivered, refused = _flush(outputs, wait)
+    finally:
+        for output in outputs:
+            output.close()
+        if fd:
+            os.close(fd)
     if not (complete and delivered):
         return EX_TEMPFAIL
-    return EX_DATAERR if invalid or refused else 0
+    return EX_DATAERR if feed.invalid or refused else 0
 
 
-def _read(source: str) -> str:
-    if source == "-":
-        text = sys.stdin.buffer.read().decode("utf-8", "replace")
-    else:
-        with open(source, encoding="utf-8", errors="replace") as handle:
-            text = handle.read()
-    return text if not text or text.endswith("\n") else text + "\n"
+def _connect(outputs: List[RunningOutput]) -> None:
+    for index, output in enumerate(outputs):
+        try:
+            output.connect()
+        except BaseException:
+            for connected in outputs[:index]:
+                connected.close()
+            raise
 
 
 def _takes_raw(output: RunningOutput) -> bool:
@@ -65,31 +93,119 @@ def _takes_raw(output: RunningOutput) -> bool:
         output.filter.active
 
 
-def _deliver(text: str, outputs: List[RunningOutput], wait: float) -> Tuple[int, bool]:
-    """(invalid lines, whether every valid line went into the outputs) for the whole text,
-    in chunks of about one batch: a chunk of timestamped simple lines is checked with one
-    regular expression and spooled as it is; any other chunk line by line."""
-    raw_ok = bool(outputs) and all(_takes_raw(o) for o in outputs)
-    stamp = f" {time.time_ns()}\n"
-    chunk_chars = _chunk_chars(text, outputs)
-    invalid, pos, lineno = 0, 0, 1
-    while pos < len(text):
-        end = text.find("\n", pos + chunk_chars - 1) + 1 or len(text)
-        count = text.count("\n", pos, end)
-        if not _make_room(outputs, count, wait, lineno):
-            return invalid, False
-        if raw_ok and timestamped_block(text, pos, end):
-            for output in outputs:
-                output.plugin.write_text(text[pos:end], count)
-            pos, lineno = end, lineno + count
-            continue
-        chunk = _Chunk(lineno)
-        pos = chunk.read(text, pos, end, raw_ok, stamp)
-        _write(outputs, chunk.lines, chunk.metrics)
-        invalid, lineno = invalid + chunk.invalid, chunk.lineno
-    if invalid:
-        log.error("%d invalid line(s) skipped", invalid)
-    return invalid, True
+class _Feed:
+    """Takes the input block by block, in chunks of about one batch: a chunk of timestamped
+    simple lines is checked with one regular expression and spooled as it is; any other chunk
+    line by line. `stopped_at`: the first line not taken, when it stopped early."""
+
+    def __init__(self, outputs: List[RunningOutput], wait: float, stop: SignalStop) -> None:
+        self.outputs = outputs
+        self.wait = wait
+        self.stop = stop
+        self.raw_ok = bool(outputs) and all(_takes_raw(o) for o in outputs)
+        self.stamp = f" {time.time_ns()}\n"
+        self.invalid = 0
+        self.stopped_at: Optional[int] = None
+
+    def run(self, reader: LineReader) -> bool:
+        """Whether every line was taken."""
+        carry, carry_line = "", 1
+        for block in reader.blocks():
+            for lineno, problem in block.bad_lines:
+                self.invalid += 1
+                log.error("line %d: %s", lineno, problem)
+            start = carry_line if carry else block.first_line
+            carry, carry_line = self.take(carry + block.text, start, len(carry) > CARRY_LIMIT)
+            if self.stopped_at is not None:
+                return False
+        if self.stop.signal is not None:
+            self._stopped(carry_line if carry else reader.next_line, f"{self.stop.signal} "
+                          "received")
+            return False
+        if carry:
+            self.take(carry, carry_line, final=True)
+        if self.invalid:
+            log.error("%d invalid line(s) skipped", self.invalid)
+        return self.stopped_at is None
+
+    def take(self, text: str, lineno: int, final: bool) -> Tuple[str, int]:
+        """Spool the statements of text; (what waits for more input, its first line)."""
+        chunk_chars = _chunk_chars(text, self.outputs)
+        pos = 0
+        while pos < len(text):
+            if self.stop.signal is not None:
+                self._stopped(lineno, f"{self.stop.signal} received")
+                return "", lineno
+            end = text.find("\n", pos + chunk_chars - 1) + 1 or len(text)
+            count = text.count("\n", pos, end)
+            if not self._make_room(count, lineno):
+                return "", lineno
+            if self.raw_ok and timestamped_block(text, pos, end):
+                piece = text[pos:end]
+                if not self._spool(_put_text, (piece, count), lineno):
+                    return "", lineno
+                pos, lineno = end, lineno + count
+                continue
+            chunk = Chunk(lineno)
+            after = chunk.read(text, pos, end, self.raw_ok, self.stamp, final)
+            if not (self._spool(_put_lines, (chunk.lines,), lineno)
+                    and self._spool(_put_metrics, (chunk.metrics,), lineno)):
+                return "", lineno
+            self.invalid += chunk.invalid
+            if chunk.open_at is not None:  # a string field still open: wait for more input
+                return text[chunk.open_at:], chunk.lineno
+            pos, lineno = after, chunk.lineno
+        return "", lineno
+
+    def _make_room(self, count: int, lineno: int) -> bool:
+        """Wait until count more lines fit in every spool: `agent write` never drops old lines."""
+        for output in self.outputs:
+            plugin = output.plugin
+            if not isinstance(plugin, BufferedOutput):
+                continue
+            deadline = time.monotonic() + self.wait
+            while not plugin.wait_for_room(count, min(ROOM_STEP, self.wait)):
+                if self.stop.signal is not None:
+                    return self._stopped(lineno, f"{self.stop.signal} received")
+                if time.monotonic() >= deadline:
+                    return self._stopped(lineno, f"{output.label} is not taking data and its "
+                                         f"buffer is full (metric_buffer_limit = "
+                                         f"{plugin.buffer_limit})")
+        return True
+
+    def _spool(self, put: Callable[..., None], args: tuple, lineno: int) -> bool:
+        """put() into every output; on a full disk deliver what is spooled and try once more."""
+        if not args[0]:
+            return True
+        for output in self.outputs:
+            try:
+                put(output, *args)
+            except (StorageFull, NotStored):
+                if isinstance(output.plugin, BufferedOutput):
+                    output.plugin.flush(self.wait)
+                try:
+                    put(output, *args)
+                except (StorageFull, NotStored) as err:
+                    return self._stopped(lineno, f"{output.label} cannot spool: {err}")
+        return True
+
+    def _stopped(self, lineno: int, why: str) -> bool:
+        self.stopped_at = lineno
+        log.error("%s: stopped before line %d; the lines before it are spooled or delivered",
+                  why, lineno)
+        return False
+
+
+def _put_text(output: RunningOutput, text: str, count: int) -> None:
+    output.plugin.write_text(text, count)
+
+
+def _put_lines(output: RunningOutput, lines: List[str]) -> None:
+    output.plugin.write_lines(lines)
+
+
+def _put_metrics(output: RunningOutput, metrics: List[Metric]) -> None:
+    output.store(metrics)
 
 
 def _chunk_chars(text: str, outputs: List[RunningOutput]) -> int:
@@ -100,63 +216,7 @@ def _chunk_chars(text: str, outputs: List[RunningOutput]) -> int:
     return max(1, int(min(sizes) * average_line * 0.95))
 
 
-def _make_room(outputs: List[RunningOutput], count: int, wait: float, lineno: int) -> bool:
-    """Wait until count more lines fit in every spool: `agent write` never drops old lines."""
-    for output in outputs:
-        plugin = output.plugin
-        if isinstance(plugin, BufferedOutput) and not plugin.wait_for_room(count, wait):
-            log.error("%s is not taking data and its buffer is full (metric_buffer_limit = %d):"
-                      " stopped before line %d; the lines before it are spooled or delivered",
-                      output.label, plugin.buffer_limit, lineno)
-            return False
-    return True
-
-
-class _Chunk:
-    """The statements of one chunk read line by line: raw lines, parsed metrics, errors."""
-
-    def __init__(self, lineno: int) -> None:
-        self.lineno = lineno
-        self.lines: List[str] = []
-        self.metrics: List[Metric] = []
-        self.invalid = 0
-
-    def read(self, text: str, pos: int, end: int, raw_ok: bool, stamp: str) -> int:
-        """Read every statement starting before end; returns where the next chunk starts (a
-        string field with a newline inside may carry the last statement past end)."""
-        now = int(stamp)
-        while pos < end:
-            newline = text.find("\n", pos)
-            stop = len(text) if newline < 0 else newline
-            line = text[pos:stop].strip(" \t\r")
-            kind = simple_line(line) if raw_ok and line else None
-            if kind is not None or not line or line[0] == "#":
-                if kind is not None:
-                    self.lines.append(line + "\n" if kind else line + stamp)
-                pos, self.lineno = stop + 1, self.lineno + 1
-                continue
-            result, after = parse_at(text, pos)
-            if isinstance(result, ParseError):
-                self.invalid += 1
-                log.error("line %d: %s: %s", self.lineno, result.reason, result.text[:200])
-            else:
-                if result.time is None:
-                    result.time = now
-                self.metrics.append(result)
-            self.lineno += text.count("\n", pos, after)
-            pos = after
-        return pos
-
-
-def _write(outputs: List[RunningOutput], lines: List[str], metrics: List[Metric]) -> None:
-    for output in outputs:
-        if lines:
-            output.plugin.write_lines(lines)
-        if metrics:
-            output.write(metrics)
-
-
-def _flush(outputs: List[RunningOutput], timeout: float):
+def _flush(outputs: List[RunningOutput], timeout: float) -> Tuple[bool, bool]:
     """(everything acknowledged?, anything dead-lettered?) after at most timeout seconds."""
     deadline = time.monotonic() + timeout
     delivered, refused = True, False

@@ -1,4 +1,4 @@
-"""What the InfluxDB outputs share: URL failover and the HTTP error -> Outcome mapping."""
+"""What the InfluxDB outputs share: URL failover, the HTTP error -> Outcome mapping, the probe."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import gzip
 from typing import Callable, List, Optional, Sequence
 
 from agent.delivery.policy import RETRY, Outcome, classify
+
+PROBE_TIMEOUT = 1.0
 
 
 def body_bytes(body: str, content_encoding: str) -> bytes:
@@ -43,6 +45,20 @@ class Failover:
         if outcome.kind == RETRY and outcome.status == 0 and len(self.urls) > 1:
             self.current = (self.current + 1) % len(self.urls)
         return outcome
+
+
+def probe(pool, url: str, timeout: float) -> int:
+    """The HTTP status of GET /ping at url, 0 when nothing answers, quickly: a writer waiting
+    out a backoff asks this about once a second to notice the server is back."""
+    import urllib3
+
+    wait = min(timeout, PROBE_TIMEOUT)
+    try:
+        response = pool.request("GET", f"{url}/ping", retries=False, preload_content=True,
+                                timeout=urllib3.Timeout(connect=wait, read=wait))
+    except (urllib3.exceptions.HTTPError, OSError):
+        return 0
+    return response.status
 
 
 def response_outcome(status: int, data: bytes, retry_after: Optional[str]) -> Outcome:

@@ -1,23 +1,32 @@
 """Base of the network outputs: metrics are serialized into the output's spool at once (so a
-gather never waits on the network) and a Writer thread delivers them."""
+gather never waits on the network) and a Writer delivers them."""
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
+from agent.delivery import owners
 from agent.delivery.deadletter import DeadLetters
+from agent.delivery.redact import Redactor
+from agent.delivery.room import RoomReport
 from agent.delivery.settings import DeliverySettings
-from agent.delivery.spool import Spool
-from agent.delivery.writer import Transport, Writer
+from agent.delivery.spool import MemorySpool, Spool
+from agent.delivery.sqlite_file import StorageFull
+from agent.delivery.sqlite_spool import SqliteSpool
+from agent.delivery.transport import Transport
+from agent.delivery.writer import Writer
 from agent.lineprotocol.metric import Metric
 from agent.lineprotocol.serializer import Serializer
 from agent.plugin.base import BufferedOutput, NotStored
 
 MEMORY_ONLY = DeliverySettings(None, 1000, 10000, 10.0, 0.0, 10.0)
+_AUTH_HEADERS = ("authorization", "token", "key", "secret", "cookie", "password")
 
 
 class SpooledOutput(BufferedOutput):
     influx_uint_support: bool
+    timeout: float
+    http_headers: Dict[str, str]
     # The options that route a metric by one of its tags, e.g. ("bucket_tag",
     # "exclude_bucket_tag"): the tag's value picks the bucket/database.
     route_options = ("", "")
@@ -30,6 +39,7 @@ class SpooledOutput(BufferedOutput):
         self.writer: Optional[Writer] = None
         self._dropping = False
         self._flushed = False
+        self.room = RoomReport(self.log)
 
     # What subclasses provide.
     def identity(self) -> str:
@@ -38,6 +48,13 @@ class SpooledOutput(BufferedOutput):
 
     def make_transport(self) -> Transport:
         raise NotImplementedError
+
+    def secrets(self) -> List[str]:
+        """Every secret a server could echo: secret options and auth-like header values."""
+        found = [str(getattr(self, o.name)) for o in self.options if o.secret]
+        headers = getattr(self, "http_headers", None) or {}
+        found += [v for k, v in headers.items() if any(a in k.lower() for a in _AUTH_HEADERS)]
+        return found
 
     @property
     def route_tag(self) -> str:
@@ -55,21 +72,45 @@ class SpooledOutput(BufferedOutput):
         return self.route_tag if exclude else ""
 
     def connect(self) -> None:
-        settings = self.settings
-        self.spool = Spool(settings.spool_path(self.name, self.identity()), settings.buffer_limit,
-                           settings.batch_size)
-        if len(self.spool):
+        settings, identity = self.settings, self.identity()
+        self.room.log = self.log  # the engine names the logger after construction
+        self.spool, opened = owners.claim(
+            settings.spool_key(self.name, identity), settings.directory,
+            settings.shutdown_timeout, lambda: self._open_spool(identity))
+        try:
+            transport = self.make_transport()
+        except BaseException:
+            owners.release(self.spool)
+            self.spool = None
+            raise
+        if opened and len(self.spool):
             self.log.info("%d metric(s) waiting in %s from before; sending them first",
                           len(self.spool), self.spool.path)
+        elif not opened:  # taken over from the agent before a reload: the new sizes apply
+            self.spool.limit, self.spool.batch_lines = settings.buffer_limit, settings.batch_size
         self.writer = Writer(
-            f"outputs.{self.name}", self.spool, self.make_transport(),
-            DeadLetters(settings.dead_letter_path), settings.batch_size,
-            settings.flush_interval, settings.flush_jitter, self.log,
-            settings.retry_max_interval,
-        )
+            f"outputs.{self.name}", self.spool, transport, DeadLetters(settings.dead_letter_path),
+            settings.batch_size, settings.flush_interval, settings.flush_jitter, self.log,
+            settings.retry_max_interval, redact=Redactor(self.secrets()),
+            stall_after=2 * self.timeout + 30.0)
         self.writer.start()
 
+    def _open_spool(self, identity: str) -> Spool:
+        settings = self.settings
+        path = settings.spool_path(self.name, identity)
+        if path is None:
+            return MemorySpool(settings.buffer_limit, settings.batch_size)
+        return SqliteSpool(path, settings.buffer_limit, settings.batch_size, self.log)
+
     def write(self, metrics: Sequence[Metric]) -> None:
+        for key, lines in self._serialize(metrics).items():
+            try:
+                self._put(self.spool.put, (lines, key), len(lines))
+            except StorageFull as full:
+                self.room.dropped_for_room(full, len(lines), len(self.spool))
+
+    def _serialize(self, metrics: Sequence[Metric]) -> Dict[str, List[str]]:
+        """Lines per spool key (the routing tag's value)."""
         groups: Dict[str, List[str]] = {}
         serialize = self.serializer.serialize
         excluded = self.excluded_tag
@@ -81,9 +122,13 @@ class SpooledOutput(BufferedOutput):
             line = serialize(metric)
             if line:
                 groups.setdefault(key, []).append(line)
-        for key, lines in groups.items():
-            self._note_drops(self.spool.put(lines, key))
-            self.writer.added(len(lines))
+        return groups
+
+    def _put(self, put: Callable[..., int], args: tuple, count: int) -> None:
+        dropped = put(*args)
+        self.room.stored()
+        self._note_drops(dropped)
+        self.writer.added(count)
 
     @property
     def batch_size(self) -> int:  # type: ignore[override]
@@ -105,27 +150,31 @@ class SpooledOutput(BufferedOutput):
         return self.settings.directory is not None
 
     def store(self, metrics: Sequence[Metric]) -> None:
-        """write(), but refused (NotStored) instead of dropping old lines when full."""
+        """write(), but refused (NotStored) instead of dropping lines: when the buffer is full
+        (temporary) or the disk is (the storage failed); nothing is counted as dropped."""
         if self.spool is None or self.writer is None:
             raise NotStored(f"{self.name}: not running", temporary=False)
         if len(self.spool) + len(metrics) > self.spool.limit:
             raise NotStored(f"{self.name}: buffer full (metric_buffer_limit = "
                             f"{self.spool.limit})", retry_after=self.settings.flush_interval)
-        self.write(metrics)
+        try:
+            for key, lines in self._serialize(metrics).items():
+                self._put(self.spool.put, (lines, key), len(lines))
+        except StorageFull as full:
+            raise NotStored(f"{self.name}: {full}", temporary=False) from full
 
     def takes_raw_lines(self) -> bool:
         """Lines can be spooled as given when nothing routes by tag or rewrites uints."""
         return not self.route_tag
 
     def write_lines(self, lines: List[str]) -> None:
-        """Spool already-encoded, validated lines (each ending in a newline): `agent write`."""
-        self._note_drops(self.spool.put(lines))
-        self.writer.added(len(lines))
+        """Spool already-encoded, validated lines (each ending in a newline): `agent write`.
+        Raises StorageFull when the disk has no room (nothing of them is spooled)."""
+        self._put(self.spool.put, (lines,), len(lines))
 
     def write_text(self, text: str, count: int) -> None:
         """Spool count validated lines given as one text, every newline ending a line."""
-        self._note_drops(self.spool.put_text(text, count))
-        self.writer.added(count)
+        self._put(self.spool.put_text, (text, count), count)
 
     def wait_for_room(self, count: int, timeout: float) -> bool:
         """Block until count more lines fit without dropping any (`agent write` has all the
@@ -145,12 +194,19 @@ class SpooledOutput(BufferedOutput):
         return self.writer.flush(timeout) if self.writer else True
 
     def close(self) -> None:
+        """Stop the writer and let go of the spool. A spool another output of this process
+        still uses (a reload's new agent) is left to its writer: no flush here."""
         if self.writer is not None:
-            self.writer.stop(0.0 if self._flushed else self.settings.shutdown_timeout)
-            self.writer.transport.close()
+            shared = owners.users(self.spool) > 1
+            flush = 0.0 if self._flushed or shared else self.settings.shutdown_timeout
+            self.writer.stop(flush, join=self.timeout + 1.0 if shared else 1.0)
+            if self.writer.stopped:
+                self.writer.transport.close()
             self.writer = None
         if self.spool is not None:
-            self.spool.close()
+            owners.release(self.spool)
+            self.spool = None
+        self.room.close()
 
     def write_stats(self) -> Dict[str, int]:
         """internal_write fields for inputs.internal."""
@@ -163,7 +219,7 @@ class SpooledOutput(BufferedOutput):
             "dead_letters": self.writer.dead_letters.count,
             "errors": stats.errors,
             "metrics_added": stats.metrics_added,
-            "metrics_dropped": self.spool.dropped,
+            "metrics_dropped": self.spool.dropped + self.room.dropped,
             "metrics_written": stats.metrics_written,
             "write_time_ns": stats.write_time_ns,
         }

@@ -1,13 +1,9 @@
-"""What a server's answer means for a batch, and how long to wait before trying again."""
+"""What a server's answer means for a batch (the wait before a retry: agent/system/backoff.py)."""
 
 from __future__ import annotations
 
-import random
 import time
 from typing import NamedTuple, Optional
-
-BACKOFF_BASE = 1.0
-BACKOFF_CAP = 300.0
 
 OK, RETRY, REJECT, AUTH = "ok", "retry", "reject", "auth"
 
@@ -48,21 +44,3 @@ def parse_retry_after(value: Optional[str]) -> Optional[float]:
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - time.time())
-
-
-class Backoff:
-    """Exponential backoff with full jitter, capped; Retry-After wins when the server says."""
-
-    def __init__(self, base: float = BACKOFF_BASE, cap: float = BACKOFF_CAP) -> None:
-        self.base = base
-        self.cap = cap
-        self.failures = 0
-
-    def next_delay(self, retry_after: Optional[float] = None) -> float:
-        self.failures += 1
-        if retry_after is not None:
-            return min(retry_after, self.cap)
-        return random.uniform(0, min(self.cap, self.base * 2 ** (self.failures - 1)))
-
-    def reset(self) -> None:
-        self.failures = 0

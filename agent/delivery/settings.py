@@ -26,6 +26,10 @@ class DeliverySettings(NamedTuple):
         digest = hashlib.sha256(identity.encode()).hexdigest()[:12]
         return os.path.join(self.directory, f"{plugin}-{digest}.sqlite")
 
+    def spool_key(self, plugin: str, identity: str) -> str:
+        """What names one spool within the process (a file, or a memory buffer)."""
+        return self.spool_path(plugin, identity) or f"memory:{plugin}:{identity}"
+
     @property
     def dead_letter_path(self) -> Optional[str]:
         return os.path.join(self.directory, "dead-letter.lp") if self.directory else None
@@ -49,23 +53,31 @@ def buffer_directory(agent: Dict[str, Any], config_source: str) -> Optional[str]
     """The disk buffer's directory, or None for the memory strategy.
 
     [agent] buffer_directory, else systemd's $STATE_DIRECTORY (StateDirectory=), else a
-    directory per config under ~/.local/state/agent/. buffer_strategy = "disk" insists on it;
-    the default falls back to memory (with a warning) when it cannot be written.
+    directory per config under ~/.local/state/agent/. A directory that cannot be used is an
+    error when it was asked for (buffer_directory set, or buffer_strategy = "disk"); only the
+    default falls back to memory (with a warning).
     """
     if agent["buffer_strategy"] == "memory":
         return None
     directory = agent["buffer_directory"] or _default_directory(config_source)
+    problem = _unusable(directory)
+    if not problem:
+        return directory
+    if agent["buffer_directory"] or agent["buffer_strategy"] == "disk":
+        raise OSError(f"buffer_directory {directory} cannot be used: {problem}")
+    log.warning("Cannot use %s (%s); buffering in memory (lost on restart)", directory, problem)
+    return None
+
+
+def _unusable(directory: str) -> str:
+    """Why the spool cannot live in directory; "" when it can."""
     try:
         os.makedirs(directory, mode=0o700, exist_ok=True)
-        writable = os.access(directory, os.W_OK | os.X_OK)
-    except OSError:
-        writable = False
-    if writable:
-        return directory
-    if agent["buffer_strategy"] == "disk":
-        raise OSError(f"buffer_directory {directory} is not writable")
-    log.warning("Cannot write %s; buffering in memory (lost on restart)", directory)
-    return None
+    except OSError as err:
+        return err.strerror or str(err)
+    if not os.access(directory, os.W_OK | os.X_OK):
+        return "not writable"
+    return ""
 
 
 def _default_directory(config_source: str) -> str:

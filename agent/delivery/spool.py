@@ -1,23 +1,24 @@
-"""The spool: line-protocol lines waiting for one output, on disk (SQLite, WAL) or in memory.
+"""The spool: line-protocol lines waiting for one output, oldest first, bounded in lines.
 
 A line is in the spool before its gather counts as done; it leaves only when the server has
-acknowledged it (or it was dead-lettered). Lines are stored in batches (one row per put, at
-most `batch_lines` lines each), so a gather or a chunk of `agent write` costs one insert and a
-request one select and one delete, whatever the number of lines. Bounded by `limit` lines:
-when full, the oldest lines are dropped and counted (the oldest batch is trimmed if it is only
-partly over). With WAL and synchronous=NORMAL a committed batch survives kill -9 (a power cut
-may lose the last commits; the OS has them, not the disk).
+acknowledged it (or it was dead-lettered). Lines are stored in batches (one per put, at most
+`batch_lines` lines each), so a gather or a chunk of `agent write` costs one insert and a
+request one read and one delete, whatever the number of lines. Bounded by `limit` lines: when
+full, the oldest lines are dropped and counted (the oldest batch is trimmed if it is only partly
+over), in the same transaction as the insert.
+
+`Spool` is the interface and the bookkeeping every storage shares (count, limit, drops);
+a storage is a subclass: MemorySpool here, SqliteSpool (delivery/sqlite_spool.py) on disk.
 """
 
 from __future__ import annotations
 
 import collections
-import os
-import sqlite3
+import contextlib
 import threading
 from array import array
 from itertools import accumulate
-from typing import Deque, List, NamedTuple, Optional, Sequence, Tuple
+from typing import ContextManager, Deque, Iterator, List, NamedTuple, Optional, Sequence
 
 
 class Batch(NamedTuple):
@@ -53,30 +54,26 @@ def bounds_of(lines: Sequence[str], text: str) -> Optional[bytes]:
     return array("q", accumulate(map(len, lines))).tobytes()
 
 
+Row = tuple  # (key, count, text, bounds): a batch before it has an id
+
+
 class Spool:
     """Thread-safe FIFO of lines in batches, with a size limit in lines."""
 
-    def __init__(self, path: Optional[str], limit: int, batch_lines: int = 1000) -> None:
-        self.path = path
+    durable = False
+    path: Optional[str] = None
+
+    def __init__(self, limit: int, batch_lines: int = 1000) -> None:
         self.limit = limit
         self.batch_lines = max(1, batch_lines)
         self.dropped = 0
-        self._lock = threading.Lock()
-        self._next_id = 1
-        self._memory: Deque[Batch] = collections.deque()
-        self._db: Optional[sqlite3.Connection] = None
         self._count = 0
-        if path:
-            self._db = _open(path)
-            self._count = self._db.execute("SELECT coalesce(sum(count), 0) FROM batches") \
-                .fetchone()[0]
+        self._lock = threading.RLock()
+        # Held by the writer that drains this spool: a reload's new writer waits for the old.
+        self.drain_slot = threading.Lock()
 
     def __len__(self) -> int:
         return self._count
-
-    @property
-    def durable(self) -> bool:
-        return self._db is not None
 
     def put(self, lines: Sequence[str], key: str = "") -> int:
         """Append lines (each ending in a newline); returns how many old lines were dropped."""
@@ -94,24 +91,18 @@ class Spool:
             return self._insert([(key, count, text, None)]) if count else 0
         return self.put(split_lines(text), key)
 
-    def _insert(self, rows: List[tuple]) -> int:
+    def _insert(self, rows: List[Row]) -> int:
+        added = sum(row[1] for row in rows)
         with self._lock:
-            if self._db is None:
-                self._memory.extend(Batch(self._take_id(), *row) for row in rows)
-            else:
-                with self._db:
-                    self._db.executemany(
-                        "INSERT INTO batches(key, count, text, bounds) VALUES (?, ?, ?, ?)", rows)
-            self._count += sum(row[1] for row in rows)
-            return self._enforce_limit()
+            with self._transaction():
+                self._append(rows)
+                dropped = self._drop_oldest(self._count + added - self.limit)
+            self._count += added - dropped
+            self.dropped += dropped
+            return dropped
 
-    def _take_id(self) -> int:
-        self._next_id += 1
-        return self._next_id - 1
-
-    def _enforce_limit(self) -> int:
-        """Drop the oldest lines beyond the limit; returns how many."""
-        excess = self._count - self.limit
+    def _drop_oldest(self, excess: int) -> int:
+        """Drop the oldest `excess` lines (whole batches, then the start of one)."""
         if excess <= 0:
             return 0
         whole = self._oldest(excess)
@@ -120,9 +111,11 @@ class Spool:
         self._delete([b.id for b in whole])
         rest = excess - sum(b.count for b in whole)
         if rest:
-            self._trim(self._oldest(1)[0], rest)
-        self._count -= excess
-        self.dropped += excess
+            oldest = self._oldest(1)[0]
+            kept = oldest.lines()[rest:]
+            text = "".join(kept)
+            self._replace(oldest._replace(count=len(kept), text=text,
+                                          bounds=bounds_of(kept, text)))
         return excess
 
     def peek(self, count: int) -> List[Batch]:
@@ -133,10 +126,7 @@ class Spool:
     def _oldest(self, count: int) -> List[Batch]:
         taken: List[Batch] = []
         total = 0
-        source = iter(self._memory) if self._db is None else (
-            Batch(*row) for row in self._db.execute(
-                "SELECT id, key, count, text, bounds FROM batches ORDER BY id"))
-        for batch in source:
+        for batch in self._batches():
             if taken and total + batch.count > count:
                 break
             taken.append(batch)
@@ -148,79 +138,65 @@ class Spool:
         if not ids:
             return
         with self._lock:
-            self._count -= self._delete(ids)
+            with self._transaction():
+                removed = self._delete(ids)
+            self._count -= removed
+
+    def close(self) -> None:
+        """Release the storage."""
+
+    # The storage: what a subclass provides.
+    def _transaction(self) -> ContextManager[object]:
+        """Everything inside happens, or nothing does."""
+        raise NotImplementedError
+
+    def _append(self, rows: List[Row]) -> None:
+        raise NotImplementedError
+
+    def _batches(self) -> Iterator[Batch]:
+        """Every batch, oldest first (read lazily: peek stops early)."""
+        raise NotImplementedError
 
     def _delete(self, ids: Sequence[int]) -> int:
         """Delete batches; returns how many lines they held."""
-        gone = set(ids)
-        if not gone:
-            return 0
-        if self._db is None:
-            return self._delete_in_memory(gone)
-        removed = 0
-        with self._db:
-            for where, args in _id_clauses(sorted(gone)):
-                (lines,) = self._db.execute(
-                    f"SELECT coalesce(sum(count), 0) FROM batches WHERE {where}", args).fetchone()
-                self._db.execute(f"DELETE FROM batches WHERE {where}", args)
-                removed += lines
-        return removed
+        raise NotImplementedError
 
-    def _delete_in_memory(self, gone: set) -> int:
-        memory, removed = self._memory, 0
-        while memory and memory[0].id in gone:  # the usual case: the oldest were sent
-            gone.discard(memory[0].id)
-            removed += memory.popleft().count
+    def _replace(self, batch: Batch) -> None:
+        """Store a trimmed batch in place of the batch with its id."""
+        raise NotImplementedError
+
+
+class MemorySpool(Spool):
+    """The memory buffer (buffer_strategy = "memory"): lost when the process ends."""
+
+    def __init__(self, limit: int, batch_lines: int = 1000) -> None:
+        super().__init__(limit, batch_lines)
+        self._queue: Deque[Batch] = collections.deque()
+        self._next_id = 1
+
+    def _transaction(self) -> ContextManager[object]:
+        return contextlib.nullcontext()
+
+    def _append(self, rows: List[Row]) -> None:
+        for row in rows:
+            self._queue.append(Batch(self._next_id, *row))
+            self._next_id += 1
+
+    def _batches(self) -> Iterator[Batch]:
+        return iter(self._queue)
+
+    def _delete(self, ids: Sequence[int]) -> int:
+        gone, queue, removed = set(ids), self._queue, 0
+        while queue and queue[0].id in gone:  # the usual case: the oldest were sent
+            gone.discard(queue[0].id)
+            removed += queue.popleft().count
         if gone:
-            removed += sum(b.count for b in memory if b.id in gone)
-            self._memory = collections.deque(b for b in memory if b.id not in gone)
+            removed += sum(b.count for b in queue if b.id in gone)
+            self._queue = collections.deque(b for b in queue if b.id not in gone)
         return removed
 
-    def _trim(self, batch: Batch, drop: int) -> None:
-        """Drop the first `drop` lines of a batch, keeping the rest in its place."""
-        kept = batch.lines()[drop:]
-        text = "".join(kept)
-        trimmed = batch._replace(count=len(kept), text=text, bounds=bounds_of(kept, text))
-        if self._db is None:
-            self._memory[0] = trimmed
-            return
-        with self._db:
-            self._db.execute("UPDATE batches SET count = ?, text = ?, bounds = ? WHERE id = ?",
-                             (trimmed.count, trimmed.text, trimmed.bounds, batch.id))
-
-    def close(self) -> None:
-        with self._lock:
-            if self._db is not None:
-                self._db.close()
-                self._db = None
-
-
-def _id_clauses(ids: List[int]) -> List[Tuple[str, Tuple[int, ...]]]:
-    """WHERE clauses for sorted ids: one range when contiguous (the usual: the oldest batches
-    were sent), else chunks small enough for any SQLite's variable limit (999 before 3.32)."""
-    if ids[-1] - ids[0] + 1 == len(ids):
-        return [("id BETWEEN ? AND ?", (ids[0], ids[-1]))]
-    chunks = [tuple(ids[i:i + 500]) for i in range(0, len(ids), 500)]
-    return [(f"id IN ({','.join('?' * len(chunk))})", chunk) for chunk in chunks]
-
-
-def _open(path: str) -> sqlite3.Connection:
-    os.makedirs(os.path.dirname(path) or ".", mode=0o700, exist_ok=True)
-    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=NORMAL")
-    db.execute("CREATE TABLE IF NOT EXISTS batches (id INTEGER PRIMARY KEY AUTOINCREMENT, "
-               "key TEXT NOT NULL, count INTEGER NOT NULL, text TEXT NOT NULL, bounds BLOB)")
-    _migrate_line_table(db)
-    db.isolation_level = "DEFERRED"  # `with db:` = one transaction per put/remove
-    return db
-
-
-def _migrate_line_table(db: sqlite3.Connection) -> None:
-    """Spools written by versions that stored one line per row: move them over, in order."""
-    if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'spool'").fetchone() is None:
-        return
-    db.execute("BEGIN IMMEDIATE")
-    db.execute("INSERT INTO batches(key, count, text) SELECT key, 1, line FROM spool ORDER BY id")
-    db.execute("DROP TABLE spool")
-    db.execute("COMMIT")
+    def _replace(self, batch: Batch) -> None:
+        for index, old in enumerate(self._queue):
+            if old.id == batch.id:
+                self._queue[index] = batch
+                return

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import logging
+import queue
 import threading
-from typing import List, Optional, Protocol, Sequence
+import time
+from typing import Callable, List, Optional, Protocol, Sequence, Set, Tuple
 
 from agent.config.model import Config
 from agent.engine.running import RunningInput, RunningOutput, hostname
 from agent.engine.schedule import InputSchedule, stall_limit
 from agent.lineprotocol.metric import Metric
-from agent.plugin.base import NotStored, ServiceInput
+from agent.plugin.base import BufferedOutput, NotStored, ServiceInput
 from agent.system import systemd
 
 log = logging.getLogger("agent.engine.agent")
+CLOSE_GRACE = 2.0  # after the flush: writers finish their request, spools close
 
 
 class Sink(Protocol):
@@ -46,8 +49,25 @@ class Agent:
             config.aggregators and not execd) else None
 
     def start(self) -> None:
-        for sink in self.sinks:
-            sink.connect()
+        self.connect_outputs()
+        self.start_inputs()
+
+    def connect_outputs(self) -> None:
+        """Open every output (spools, clients). On a failure the ones already open are closed
+        again and the error raised: a reload then keeps the running agent."""
+        connected = []
+        try:
+            for sink in self.sinks:
+                sink.connect()
+                connected.append(sink)
+        except BaseException:
+            for sink in connected:
+                _bounded(sink.close, 5.0, log)
+            raise
+
+    def start_inputs(self) -> None:
+        """Start aggregation (restoring saved windows: after a reload the old agent has saved
+        them by now) and the inputs."""
         if self.aggregation is not None:
             self.aggregation.start()
         for running in self.inputs:
@@ -126,20 +146,38 @@ class Agent:
         if batches:
             self.aggregation.add(batches)
 
-    def stop(self, timeout: float = 1.0) -> None:
-        """Stop schedules and inputs (service inputs hand over their last readings), then close
-        outputs; bounded by timeout per step."""
+    def stop(self, timeout: Optional[float] = None, reload: bool = False) -> None:
+        """Stop within timeout (default [agent] shutdown_timeout), everything in parallel:
+        schedules and inputs first (for at most half the time; a stuck one is named and left
+        behind), then outputs deliver until the deadline and report what is left (kept on disk,
+        or lost with the memory buffer). For a reload, outputs do not flush: the new agent's
+        outputs take over their spools."""
+        budget = self.config.agent["shutdown_timeout"] if timeout is None else timeout
+        deadline = time.monotonic() + budget
+        self._stop_inputs(time.monotonic() + budget / 2)
+        if self.aggregation is not None:  # open windows saved (or pushed) before outputs close
+            self.aggregation.stop(_left(deadline))
+        outputs = [s for s in self.sinks if isinstance(s, RunningOutput)
+                   and isinstance(s.plugin, BufferedOutput)]
+        if not reload and outputs:
+            _in_parallel([(o.label, lambda o=o: o.plugin.flush(_left(deadline)))
+                          for o in outputs], deadline + CLOSE_GRACE, log, "delivering")
+        # After a reload, an output whose destination is gone still delivers (in close()).
+        closing = deadline if reload else time.monotonic()
+        _in_parallel([(_label(s), s.close) for s in self.sinks], closing + CLOSE_GRACE, log,
+                     "closing")
+
+    def _stop_inputs(self, deadline: float) -> None:
         for schedule in self.schedules:
-            schedule.stop(timeout / max(1, len(self.schedules)))
+            schedule.stop(0)  # ask every one first: none gathers again
+        for schedule in self.schedules:
+            schedule.stop(_left(deadline))
         self.schedules.clear()
-        for running in self.inputs:
-            _bounded(running.plugin.stop, timeout, running.log)
-            if isinstance(running.plugin, ServiceInput):
+        done = _in_parallel([(r.label, r.plugin.stop) for r in self.inputs], deadline, log,
+                            "stopping")
+        for index, running in enumerate(self.inputs):
+            if isinstance(running.plugin, ServiceInput) and index in done:
                 self.emit(running.gather())  # what it read since its last gather
-        if self.aggregation is not None:
-            self.aggregation.stop(timeout)  # open windows saved (or pushed) before outputs close
-        for sink in self.sinks:
-            _bounded(sink.close, timeout, log)
 
 
 class InputAccumulator:
@@ -163,15 +201,50 @@ def _aggregation(config: Config, deliver, own_sinks: bool):
 
 
 def _bounded(call, timeout: float, logger) -> None:
-    """Run a shutdown step in a daemon thread so a stuck plugin cannot hold up exit."""
-    def guarded() -> None:
-        try:
-            call()
-        except Exception as err:  # noqa: BLE001
-            logger.warning("Error while stopping: %s", err)
+    """Run a step in a daemon thread so a stuck plugin cannot hold up exit."""
+    _in_parallel([("", call)], time.monotonic() + timeout, logger, "stopping")
 
-    worker = threading.Thread(target=guarded, daemon=True)
-    worker.start()
-    worker.join(timeout)
-    if worker.is_alive():
-        logger.warning("Still stopping after %.1fs; leaving it behind", timeout)
+
+def _in_parallel(calls: List[Tuple[str, Callable[[], object]]], deadline: float, logger,
+                 doing: str, workers: int = 16) -> Set[int]:
+    """Run the calls on a few daemon threads until the deadline; the indexes of those that
+    finished. Those still running are named in one warning and left behind (daemon threads
+    never hold up the exit)."""
+    pending: queue.SimpleQueue = queue.SimpleQueue()
+    for index in range(len(calls)):
+        pending.put(index)
+    done: Set[int] = set()
+
+    def work() -> None:
+        while True:
+            try:
+                index = pending.get_nowait()
+            except queue.Empty:
+                return
+            label, call = calls[index]
+            try:
+                call()
+            except Exception as err:  # noqa: BLE001 - one failure must not stop the others
+                logger.warning("Error while %s %s: %s", doing, label or "a plugin", err)
+            done.add(index)
+
+    threads = [threading.Thread(target=work, name=doing, daemon=True)
+               for _ in range(min(workers, len(calls)))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(_left(deadline))
+    left = [label or "a plugin" for i, (label, _) in enumerate(calls) if i not in done]
+    if left:
+        more = f" and {len(left) - 5} more" if len(left) > 5 else ""
+        logger.warning("Still %s after the time allowed: %s%s; leaving %s behind", doing,
+                       ", ".join(left[:5]), more, "it" if len(left) == 1 else "them")
+    return set(done)
+
+
+def _left(deadline: float) -> float:
+    return max(0.0, deadline - time.monotonic())
+
+
+def _label(sink: object) -> str:
+    return getattr(sink, "label", type(sink).__name__)

@@ -32,20 +32,24 @@ _KEY_SPECIALS = re.compile(r"[ ,=]")
 
 
 class ParseError(ValueError):
-    """One invalid line: its number (1-based) and Telegraf's reason."""
+    """One invalid line: its number (1-based) and Telegraf's reason. `incomplete`: a string
+    field is still open where the data ends (a reader of a stream may wait for more)."""
 
-    def __init__(self, lineno: int, reason: str, text: str = "") -> None:
+    def __init__(self, lineno: int, reason: str, text: str = "",
+                 incomplete: bool = False) -> None:
         super().__init__(f"line {lineno}: {reason}")
         self.lineno = lineno
         self.reason = reason
         self.text = text
+        self.incomplete = incomplete
 
 
 class _Invalid(Exception):
-    def __init__(self, reason: str, pos: int) -> None:
+    def __init__(self, reason: str, pos: int, incomplete: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
         self.pos = pos
+        self.incomplete = incomplete
 
 
 Result = Union[Metric, ParseError]
@@ -102,7 +106,7 @@ def parse_at(data: str, pos: int) -> Tuple[Result, int]:
         return _parse_line(data, pos)
     except _Invalid as err:
         end = _line_end(data, err.pos)
-        return ParseError(0, err.reason, data[start:end]), end
+        return ParseError(0, err.reason, data[start:end], err.incomplete), end
 
 
 def _fast_line(text: str) -> Optional[Metric]:
@@ -249,7 +253,7 @@ def _string(data: str, pos: int) -> Tuple[str, int]:
         if char == '"':
             return _UNESCAPE_STRING.sub(r"\1", data[start:pos]), pos + 1
         pos += 2 if char == "\\" else 1
-    raise _Invalid("expected field", start)
+    raise _Invalid("expected field", start, incomplete=True)
 
 
 def _timestamp(data: str, pos: int) -> Tuple[Optional[int], int]:

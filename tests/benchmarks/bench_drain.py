@@ -29,12 +29,12 @@ MEASUREMENT = "drain"
 
 def spooled(directory: Path) -> Optional[int]:
     """Points waiting in the spool files of a buffer directory (None: cannot tell)."""
-    from agent.delivery.spool import Spool
+    from agent.delivery.sqlite_spool import SqliteSpool
 
     total = 0
     try:
         for path in directory.glob("*.sqlite"):
-            spool = Spool(str(path), 1 << 62)
+            spool = SqliteSpool(str(path), 1 << 62)
             total += len(spool)
             spool.close()
     except Exception:  # noqa: BLE001 - the spool's API changed: rely on exit codes alone

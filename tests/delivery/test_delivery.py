@@ -5,8 +5,6 @@ from __future__ import annotations
 import socket
 import time
 
-import pytest
-
 from agent.lineprotocol.parser import parse_metrics
 from tests import servers
 from tests.delivery_helpers import (
@@ -34,14 +32,6 @@ FAST = """
 def influx_output(url: str, db: str, extra: str = "") -> str:
     return (f'[[outputs.influxdb]]\n  urls = ["{url}"]\n  database = "{db}"\n'
             f'  timeout = "1s"\n{extra}')
-
-
-@pytest.fixture
-def own_influx():
-    """An InfluxDB 1.x of this test's own, free to be stopped and started."""
-    server = servers.InfluxDB1().start()
-    yield server
-    server.close()
 
 
 def gathered(truth):

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import base64
-from typing import Any, Dict, Iterator, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 from urllib.parse import quote, urlencode
 
-from agent.common.http import Failover, body_bytes, response_outcome
+from agent.common.http import Failover, body_bytes, probe, response_outcome
 from agent.common.tls import HTTP_OPTIONS, pool_manager, tls_file_problems
 from agent.delivery.output import SpooledOutput
 from agent.delivery.policy import RETRY, Outcome
+from agent.delivery.redact import basic_credentials
 from agent.plugin.options import Option
 
 
@@ -48,6 +48,11 @@ class InfluxDBOutput(SpooledOutput):
     def identity(self) -> str:
         return f"{','.join(self.urls)}|{self.database}|{self.retention_policy}"
 
+    def secrets(self) -> List[str]:
+        extra = [basic_credentials(self.username, self.password)] if (
+            self.username or self.password) else []
+        return super().secrets() + extra
+
     def make_transport(self) -> InfluxV1Transport:
         transport = InfluxV1Transport(self)
         if not self.skip_database_creation:
@@ -56,6 +61,8 @@ class InfluxDBOutput(SpooledOutput):
 
 
 class InfluxV1Transport:
+    auth_hint = "the username, password and database"
+
     def __init__(self, output: InfluxDBOutput) -> None:
         self.output = output
         self.failover = Failover(output.urls)
@@ -63,8 +70,8 @@ class InfluxV1Transport:
         self.headers: Dict[str, str] = {"Content-Type": "text/plain; charset=utf-8",
                                         **output.http_headers}
         if output.username or output.password:
-            secret = f"{output.username}:{output.password}".encode()
-            self.headers["Authorization"] = "Basic " + base64.b64encode(secret).decode()
+            credentials = basic_credentials(output.username, output.password)
+            self.headers["Authorization"] = "Basic " + credentials
         if output.content_encoding == "gzip":
             self.headers["Content-Encoding"] = "gzip"
 
@@ -78,6 +85,9 @@ class InfluxV1Transport:
             params["rp"] = self.output.retention_policy
         data = body_bytes(body, self.output.content_encoding)
         return self.failover.send(lambda url: self._post(f"{url}/write?{urlencode(params)}", data))
+
+    def probe(self) -> int:
+        return probe(self.pool, self.failover.url, self.output.timeout)
 
     def _post(self, url: str, data: bytes, headers: Optional[Dict[str, str]] = None) -> Outcome:
         import urllib3

@@ -11,8 +11,8 @@ from __future__ import annotations
 import logging
 from typing import Any, Dict, Iterator, List, Tuple
 
-from agent.common.http import Failover, body_bytes, error_text
-from agent.common.tls import HTTP_OPTIONS, tls_file_problems
+from agent.common.http import PROBE_TIMEOUT, Failover, body_bytes, error_text, probe
+from agent.common.tls import HTTP_OPTIONS, pool_manager, tls_file_problems
 from agent.delivery.output import SpooledOutput
 from agent.delivery.policy import RETRY, Outcome, classify
 from agent.plugin.options import Option
@@ -55,10 +55,18 @@ class InfluxDBv2Output(SpooledOutput):
 
 
 class InfluxV2Transport:
+    auth_hint = "the token, organization and bucket"
+
     def __init__(self, output: InfluxDBv2Output) -> None:
         self.output = output
         self.failover = Failover(output.urls)
         self.clients = {url: _client(output, url) for url in output.urls}
+        self._probe_pool = None  # made on the first probe: most writers never need one
+
+    def probe(self) -> int:
+        if self._probe_pool is None:
+            self._probe_pool = pool_manager(self.output, PROBE_TIMEOUT)
+        return probe(self._probe_pool, self.failover.url, self.output.timeout)
 
     @property
     def label(self) -> str:
@@ -96,6 +104,8 @@ class InfluxV2Transport:
         for client, write_api in self.clients.values():
             write_api.close()
             client.close()
+        if self._probe_pool is not None:
+            self._probe_pool.clear()
 
 
 def _client(output: InfluxDBv2Output, url: str):

@@ -1,0 +1,126 @@
+"""The SQLite file under a SqliteSpool: opening (WAL, a bounded WAL, incremental vacuum,
+the old one-line-per-row format migrated), giving an emptied file's space back, and telling a
+full disk and a corrupt file from other errors."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from typing import List, Optional, Tuple
+
+RECLAIM_BYTES = 1 << 20  # an emptied spool with more free space than this gives it back
+WAL_PAGES = 256  # checkpoint the WAL at this many pages (1 MiB of 4 KiB pages)
+REPORT_EVERY = 60.0  # a condition that comes and goes is logged at most this often
+
+
+class StorageFull(Exception):
+    """The buffer directory's file system has no room: nothing new can be spooled."""
+
+    def __init__(self, directory: str) -> None:
+        self.directory = directory
+        self.free = free_bytes(directory)
+        super().__init__(f"buffer_directory {directory} is full ({human_bytes(self.free)} free)")
+
+
+class Every:
+    """due() is True at most once per `seconds`: for conditions that come and go."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._last: Optional[float] = None
+
+    def due(self) -> bool:
+        now = time.monotonic()
+        if self._last is not None and now - self._last < self.seconds:
+            return False
+        self._last = now
+        return True
+
+
+def full(err: sqlite3.Error) -> bool:
+    return isinstance(err, sqlite3.OperationalError) and "is full" in str(err)
+
+
+def corrupt(err: sqlite3.Error) -> bool:
+    text = str(err)
+    return not isinstance(err, sqlite3.OperationalError) and (
+        "malformed" in text or "not a database" in text)
+
+
+def id_clauses(ids: List[int]) -> List[Tuple[str, Tuple[int, ...]]]:
+    """WHERE clauses for sorted ids: one range when contiguous (the usual: the oldest batches
+    were sent), else chunks small enough for any SQLite's variable limit (999 before 3.32)."""
+    if ids[-1] - ids[0] + 1 == len(ids):
+        return [("id BETWEEN ? AND ?", (ids[0], ids[-1]))]
+    chunks = [tuple(ids[i:i + 500]) for i in range(0, len(ids), 500)]
+    return [(f"id IN ({','.join('?' * len(chunk))})", chunk) for chunk in chunks]
+
+
+def connect(path: str) -> sqlite3.Connection:
+    os.makedirs(os.path.dirname(path) or ".", mode=0o700, exist_ok=True)
+    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    try:
+        db.execute("PRAGMA auto_vacuum=INCREMENTAL")  # takes effect in a new file only
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        # The WAL is checkpointed (and reused) at about 1 MiB, and cut back to 1 MiB after:
+        # its default of 4 MiB would be most of a small buffer disk.
+        db.execute(f"PRAGMA wal_autocheckpoint={WAL_PAGES}")
+        db.execute(f"PRAGMA journal_size_limit={RECLAIM_BYTES}")
+        db.execute("CREATE TABLE IF NOT EXISTS batches (id INTEGER PRIMARY KEY AUTOINCREMENT, "
+                   "key TEXT NOT NULL, count INTEGER NOT NULL, text TEXT NOT NULL, bounds BLOB)")
+        _migrate_line_table(db)
+    except sqlite3.Error:
+        db.close()
+        raise
+    db.isolation_level = "DEFERRED"  # `with db:` = one transaction per put/remove
+    return db
+
+
+def _migrate_line_table(db: sqlite3.Connection) -> None:
+    """Spools written by versions that stored one line per row: move them over, in order."""
+    if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'spool'").fetchone() is None:
+        return
+    db.execute("BEGIN IMMEDIATE")
+    db.execute("INSERT INTO batches(key, count, text) SELECT key, 1, line FROM spool ORDER BY id")
+    db.execute("DROP TABLE spool")
+    db.execute("COMMIT")
+
+
+def reclaim(db: sqlite3.Connection, path: str) -> None:
+    """Give an empty spool's free pages back and truncate its WAL, when worth it."""
+    (free,) = db.execute("PRAGMA freelist_count").fetchone()
+    (page,) = db.execute("PRAGMA page_size").fetchone()
+    wal = os.path.getsize(path + "-wal") if os.path.exists(path + "-wal") else 0
+    if free * page < RECLAIM_BYTES and wal < RECLAIM_BYTES:
+        return
+    (mode,) = db.execute("PRAGMA auto_vacuum").fetchone()
+    if mode == 2:  # incremental; executescript steps the pragma to the end (execute: 1 page)
+        db.executescript("PRAGMA incremental_vacuum;")
+    else:  # a spool made before auto_vacuum: VACUUM once (an empty one is quick) to switch
+        db.executescript("PRAGMA auto_vacuum=INCREMENTAL; VACUUM;")
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def remove_file(path: str) -> None:
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass
+
+
+def free_bytes(directory: str) -> int:
+    try:
+        stat = os.statvfs(directory)
+    except OSError:
+        return 0
+    return stat.f_bavail * stat.f_frsize
+
+
+def human_bytes(count: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if count < 1024 or unit == "GiB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1024
+    return f"{count:.1f} GiB"
