@@ -4,6 +4,7 @@ the broker's acknowledgements."""
 from __future__ import annotations
 
 import threading
+import time
 from typing import List, Tuple
 
 from tests.delivery_helpers import wait_until
@@ -69,14 +70,20 @@ class Subscriber:
 
 def publish_all(broker, messages: List[Tuple[str, bytes]], qos: int = 1,
                 protocol: str = "3.1.1", client_id: str = "",
-                timeout: float = 120.0) -> None:
-    """Publish and wait until the broker acknowledged every message."""
+                timeout: float = 120.0, per_second: float = 0.0) -> None:
+    """Publish and wait until the broker acknowledged every message; per_second > 0 paces
+    the publishing (a stream that a collector cannot finish ahead of the test)."""
     client = _client(client_id, protocol, False)
     client.max_inflight_messages_set(100)
     client.connect("127.0.0.1", broker.port, 30, **_connect_kwargs(protocol, False))
     client.loop_start()
     try:
-        infos = [client.publish(topic, payload, qos) for topic, payload in messages]
+        infos = []
+        started = time.monotonic()
+        for index, (topic, payload) in enumerate(messages):
+            if per_second and index % 100 == 0:  # pacing, not synchronisation
+                time.sleep(max(0.0, started + index / per_second - time.monotonic()))
+            infos.append(client.publish(topic, payload, qos))
         for info in infos:
             info.wait_for_publish(timeout)
         assert all(info.is_published() for info in infos)

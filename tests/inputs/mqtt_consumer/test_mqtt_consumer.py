@@ -4,6 +4,7 @@ are one-line errors, counted, and nothing else is lost."""
 
 from __future__ import annotations
 
+import threading
 import uuid
 
 import pytest
@@ -67,11 +68,17 @@ def test_kill_9_of_the_collector_mid_stream_loses_nothing(tmp_path, influxdb1, p
     try:
         collector = AgentProcess(tmp_path, config, name="first")
         assert wait_until(lambda: "Connected to" in collector.stderr(), 30), collector.stderr()
-        publish_all(broker, readings(topic, 10_000), qos=1, protocol=protocol)
+        # 10k messages over about 10 s: the collector is killed while they still stream in.
+        publisher = threading.Thread(target=publish_all, args=(broker, readings(topic, 10_000)),
+                                     kwargs={"qos": 1, "protocol": protocol,
+                                             "per_second": 1_000})
+        publisher.start()
         assert wait_until(lambda: stored_points(influxdb1, database) >= 2_000, 120), \
             collector.stderr()
         collector.kill9()
         assert stored_points(influxdb1, database) < 10_000  # killed in the middle
+        publisher.join(180)
+        assert not publisher.is_alive()
         with AgentProcess(tmp_path, config, name="second") as again:
             assert wait_until(lambda: stored_points(influxdb1, database) == 10_000, 180), \
                 again.stderr()
