@@ -18,6 +18,7 @@ from typing import Any, Deque, Dict, List, Tuple
 
 from agent.common.mqtt.connection import Connection
 from agent.delivery.policy import AUTH, OK, REJECT, RETRY, Outcome
+from agent.delivery.transport import BaseTransport
 from agent.outputs.mqtt.layout import Message, messages
 from agent.outputs.mqtt.properties import publish_properties
 
@@ -26,7 +27,9 @@ _REJECTED = {"Topic Name invalid", "Packet too large", "Payload format invalid"}
 _AUTH = {"Not authorized"}
 
 
-class MQTTTransport:
+class MQTTTransport(BaseTransport):
+    auth_hint = "the username, password and client_id (the broker's ACL)"
+
     def __init__(self, output: Any, connection: Connection) -> None:
         self.output = output
         self.connection = connection
@@ -40,6 +43,10 @@ class MQTTTransport:
     @property
     def label(self) -> str:
         return self.connection.broker.url
+
+    def probe(self) -> int:
+        """The connection's own loop reconnects: "back" as soon as it is connected again."""
+        return 204 if self.connection.connected.is_set() else 0
 
     def send(self, key: str, body: str) -> Outcome:
         if not self.connection.connected.is_set():
