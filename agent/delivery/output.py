@@ -39,6 +39,7 @@ class SpooledOutput(BufferedOutput):
         self.writer: Optional[Writer] = None
         self._dropping = False
         self._flushed = False
+        self._left_at_close = 0  # what close() left in the spool (run --once reports it)
         self.room = RoomReport(self.log)
 
     # What subclasses provide.
@@ -143,7 +144,8 @@ class SpooledOutput(BufferedOutput):
         return self.writer.dead_letters.count if self.writer else 0
 
     def undelivered(self) -> int:
-        return len(self.spool) if self.spool is not None else 0
+        """Lines not delivered: in the spool now, or left in it when the output closed."""
+        return len(self.spool) if self.spool is not None else self._left_at_close
 
     @property
     def durable(self) -> bool:
@@ -204,6 +206,7 @@ class SpooledOutput(BufferedOutput):
                 self.writer.transport.close()
             self.writer = None
         if self.spool is not None:
+            self._left_at_close = len(self.spool)
             owners.release(self.spool)
             self.spool = None
         self.room.close()

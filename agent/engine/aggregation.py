@@ -82,6 +82,8 @@ class Aggregation:
     def stop(self, timeout: float = 1.0) -> None:
         """Stop the clock; save the open windows, or push them when they cannot be kept."""
         if self._worker is not None:
+            self._worker.stopping.set()
+            self._wake.set()  # the clock may be waiting for a window's end: wake it now
             self._worker.stop(timeout)
             self._worker = None
         self.tick()  # windows that ended while stopping
