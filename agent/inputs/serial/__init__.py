@@ -203,5 +203,5 @@ def _require_pyserial() -> None:
     try:
         import serial  # noqa: F401 - pyserial, imported only when a serial input runs
     except ImportError:
-        raise RuntimeError("pyserial is not installed: pip install 'agent[serial]' "
-                           "(or apt install python3-serial)") from None
+        raise RuntimeError("pyserial is not installed: the serial extra (systemd/install.sh "
+                           "--extras serial, or pip install '.[serial]' in the checkout)") from None
