@@ -46,7 +46,9 @@ def test_shellcheck_clean():
 def test_under_sh_it_runs_itself_under_bash(tmp_path):
     """`sudo sh systemd/install.sh` (dash: "set: Illegal option -o pipefail" before)."""
     if shutil.which("dash") is None:
-        pytest.skip("no dash")
+        if REQUIRE:
+            pytest.fail("dash not installed (tests/run installs it)", pytrace=False)
+        pytest.skip("dash not installed")
     result = subprocess.run(["dash", str(SCRIPT), "--root", str(tmp_path), "--frobnicate"],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 1, result.stderr
