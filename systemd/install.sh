@@ -200,7 +200,7 @@ use_system_libpq() {
     sed -i 's/"psycopg\[binary\]/"psycopg/' "$1/pyproject.toml"
     if [ -n "$ROOT" ]; then
         log "warning: make sure $ROOT has libpq5 (apt-get install libpq5)"
-    elif ! ldconfig -p | grep -q 'libpq\.so\.5 '; then
+    elif ! ldconfig -p | grep 'libpq\.so\.5 ' >/dev/null; then  # not -q: no SIGPIPE
         apt_install libpq5
     fi
 }
