@@ -2,5 +2,5 @@
 
 __version__ = "0.1.0"
 # The distribution's name on PyPI (pyproject.toml [project] name): install hints name it, e.g.
-# "pip install 'agent[influx]'". Change it here when the distribution is renamed.
-DISTRIBUTION = "agent"
+# "pip install 'metrics-agent[influx]'"; tests/test_packaging.py holds it to pyproject.toml.
+DISTRIBUTION = "metrics-agent"

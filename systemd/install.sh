@@ -5,9 +5,13 @@
 #   sudo systemd/install.sh --extras postgres,serial,influx
 #   sudo systemd/install.sh --uninstall [--purge]
 #
+# (`sudo sh systemd/install.sh` works too: the script starts itself again under bash.)
+#
 # What it does (every step is idempotent; run it again after `git pull` to upgrade):
 #   - a virtual environment in /opt/agent (python3 -m venv; apt-get installs python3-venv
-#     when it is missing) with the agent and the extras asked for, pip-installed from here;
+#     when it is missing), its pip upgraded first, with the agent and the extras asked for,
+#     pip-installed from here. Where PyPI has no psycopg-binary wheel (32-bit ARM: armv7l),
+#     the postgres extra becomes pure-Python psycopg over Debian's libpq5 (apt-get installs it);
 #   - /usr/local/bin/agent -> /opt/agent/bin/agent (the path the units and Telegraf configs use);
 #   - systemd/agent@.service and systemd/telegraf@.service into /etc/systemd/system;
 #   - /etc/agent with the example configs (*.toml) and env files (agent-*.env, 0600 root), and
@@ -20,7 +24,13 @@
 # too, and the spool in /var/lib/agent (undelivered metrics).
 #
 # --root DIR installs into DIR instead of / (for tests and images; systemctl is not called,
-# and the link points into DIR). --wheels DIR installs offline: pip --no-index --find-links DIR.
+# and the link points into DIR). --wheels DIR installs offline: pip --no-index --find-links DIR
+# (the directory needs a pip wheel too, for the upgrade).
+
+# A bash script: under sh (dash: "Illegal option -o pipefail"), start again under bash.
+if [ -z "${BASH_VERSION:-}" ]; then
+    exec bash "$0" "$@"
+fi
 set -euo pipefail
 
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -29,6 +39,7 @@ PREFIX=/opt/agent
 EXTRAS=influx
 PYTHON=${PYTHON:-python3}
 WHEELS=
+INDEX=()
 ACTION=install
 PURGE=
 
@@ -41,7 +52,7 @@ usage: $0 [--extras LIST] [--prefix DIR] [--root DIR] [--wheels DIR] [--python P
                  "" or none: core only, i.e. inputs.mem to stdout/file)
   --prefix DIR   where the virtual environment goes (default: /opt/agent)
   --root DIR     install below DIR instead of / (no systemctl calls); env AGENT_INSTALL_ROOT
-  --wheels DIR   offline: pip install --no-index --find-links DIR
+  --wheels DIR   offline: pip install --no-index --find-links DIR (with a pip wheel)
   --python PY    the interpreter for the venv (default: python3; env PYTHON)
   --uninstall    remove the venv, the link and the units (keeps /etc/agent, /etc/telegraf)
   --purge        with --uninstall: also remove the configs, env files, credentials and spool
@@ -78,6 +89,7 @@ parse_args() {
     [ -z "$PURGE" ] || [ "$ACTION" = uninstall ] || die "--purge goes with --uninstall"
     ROOT=${ROOT%/}
     [ -n "$ROOT" ] || [ "$(id -u)" = 0 ] || die "run as root: sudo $0"
+    [ -z "$WHEELS" ] || INDEX=(--no-index --find-links "$WHEELS")
     if [ ! -f "$SRC/pyproject.toml" ] || [ ! -d "$SRC/agent" ]; then
         die "$SRC is not an agent checkout"
     fi
@@ -129,7 +141,9 @@ ensure_python() {
 apt_install() {
     command -v apt-get >/dev/null || die "need $*, and there is no apt-get"
     log "apt-get install $*"
-    DEBIAN_FRONTEND=noninteractive apt-get -qq update >&2
+    # Offline, the lists there are and /var/cache/apt/archives may still have the packages.
+    DEBIAN_FRONTEND=noninteractive apt-get -qq update >&2 \
+        || log "warning: apt-get update failed; trying the package lists there are"
     DEBIAN_FRONTEND=noninteractive apt-get -qq install -y --no-install-recommends "$@" >&2
 }
 
@@ -155,11 +169,46 @@ make_venv() {
     "$PYTHON" -m venv "$VENV"
 }
 
+venv_pip() { "$VENV/bin/python" -m pip --quiet --disable-pip-version-check --no-input "$@"; }
+
+# The venv's pip is Debian's (20.3 on bullseye), whose resolver backtracks for more than ten
+# minutes through psycopg and psutil releases on armhf: a current pip first.
+upgrade_pip() {
+    log "pip install --upgrade pip"
+    venv_pip install --upgrade "${INDEX[@]}" pip >&2
+    log "pip $("$VENV/bin/python" -c 'import pip; print(pip.__version__)')"
+}
+
+wants_postgres() {
+    case ",$EXTRAS," in *,postgres,*|*,all,*) return 0 ;; esac
+    return 1
+}
+
+# Is there a psycopg-binary wheel for this venv (its Python, libc and architecture), in the
+# version the postgres extra asks for? pip downloads it into DIR (the install then takes it
+# from there).
+psycopg_binary_wheel() {
+    local version
+    version=$(sed -n 's/.*"psycopg\[binary\]\([^";]*\).*/\1/p' "$SRC/pyproject.toml" | head -n 1)
+    venv_pip download --no-deps --only-binary=:all: --dest "$1" "${INDEX[@]}" \
+        "psycopg-binary$version" >/dev/null 2>&1
+}
+
+# No wheel (armv7l): the same extra as pure-Python psycopg, which loads the system's libpq.
+use_system_libpq() {
+    log "no psycopg-binary wheel for $(uname -m): pure-Python psycopg over libpq5"
+    sed -i 's/"psycopg\[binary\]/"psycopg/' "$1/pyproject.toml"
+    if [ -n "$ROOT" ]; then
+        log "warning: make sure $ROOT has libpq5 (apt-get install libpq5)"
+    elif ! ldconfig -p | grep 'libpq\.so\.5 ' >/dev/null; then  # not -q: no SIGPIPE
+        apt_install libpq5
+    fi
+}
+
 pip_install() {
     local spec=$SRC
     [ -z "$EXTRAS" ] || spec="${SRC}[$EXTRAS]"
-    local args=(install --quiet --disable-pip-version-check --no-input --upgrade)
-    [ -z "$WHEELS" ] || args+=(--no-index --find-links "$WHEELS")
+    local args=(install --upgrade "${INDEX[@]}")
     log "pip install '$spec'"
     # Build in a temporary copy: the checkout may be read-only or owned by another user, and
     # setuptools writes its egg-info next to the sources.
@@ -169,12 +218,22 @@ pip_install() {
     trap "rm -rf '$build'" EXIT
     cp -R "$SRC/pyproject.toml" "$SRC/README.md" "$SRC/agent" "$build/"
     spec=${spec/#"$SRC"/"$build"}
+    if wants_postgres; then
+        if psycopg_binary_wheel "$build/wheel"; then
+            args+=(--find-links "$build/wheel")
+        else
+            use_system_libpq "$build"
+        fi
+    fi
     # --upgrade reinstalls a local directory even with the same version number (newer code
     # after a git pull), and touches dependencies only when they no longer fit.
-    "$VENV/bin/python" -m pip "${args[@]}" "$spec" >&2
+    venv_pip "${args[@]}" "$spec" >&2
     rm -rf "$build"
     trap - EXIT
     "$VENV/bin/agent" --version >/dev/null || die "$VENV/bin/agent does not run"
+    if wants_postgres; then
+        "$VENV/bin/python" -c 'import psycopg' || die "psycopg does not load"
+    fi
 }
 
 link_command() {
@@ -263,6 +322,7 @@ install_all() {
     ensure_python
     ensure_kill
     make_venv
+    upgrade_pip
     pip_install
     link_command
     install_units

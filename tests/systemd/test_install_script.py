@@ -43,6 +43,21 @@ def test_shellcheck_clean():
     assert result.returncode == 0, result.stdout
 
 
+def test_under_sh_it_runs_itself_under_bash(tmp_path):
+    """`sudo sh systemd/install.sh` (dash: "set: Illegal option -o pipefail" before)."""
+    if shutil.which("dash") is None:
+        if REQUIRE:
+            pytest.fail("dash not installed (tests/run installs it)", pytrace=False)
+        pytest.skip("dash not installed")
+    result = subprocess.run(["dash", str(SCRIPT), "--root", str(tmp_path), "--frobnicate"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1, result.stderr
+    assert "install.sh: error: unknown argument: --frobnicate" in result.stderr
+    assert "Illegal option" not in result.stderr
+    assert "usage:" in subprocess.run(["dash", str(SCRIPT), "--help"], capture_output=True,
+                                      text=True, timeout=60).stdout
+
+
 def test_bad_arguments_are_refused(tmp_path):
     for args, message in (
         (["--extras", "influx,bogus"], "unknown extra 'bogus'"),
@@ -82,6 +97,10 @@ def test_install_reinstall_uninstall_purge(tmp_path, wheels):
     for env in (REPO / "systemd/examples/telegraf").glob("telegraf-*.env"):
         assert (root / "etc/telegraf" / env.name).stat().st_mode & 0o777 == 0o600
     assert (root / "etc/agent/credentials").stat().st_mode & 0o777 == 0o700
+    # The core on Linux needs no psutil (none for armv7l on PyPI: it would need a compiler).
+    venv_python = root / "opt/agent/bin/python"
+    assert subprocess.run([str(venv_python), "-c", "import psutil"],
+                          capture_output=True).returncode != 0
 
     edited = root / "etc/agent/agent-ram.env"
     edited.write_text("INFLUX_TOKEN=mine\n")
@@ -90,7 +109,6 @@ def test_install_reinstall_uninstall_purge(tmp_path, wheels):
     assert f"keeping {edited}" in result.stderr
     assert edited.read_text() == "INFLUX_TOKEN=mine\n"
     assert edited.stat().st_mode & 0o777 == 0o600, "a too-open env file is tightened"
-    venv_python = root / "opt/agent/bin/python"
     assert subprocess.run([str(venv_python), "-c", "import serial"]).returncode == 0
 
     run(*args, "--uninstall")

@@ -3,8 +3,9 @@
 internal_agent, internal_gather (per input), internal_write (per output, plus dead_letters),
 internal_<input> for inputs that keep their own counters (e.g. internal_serial),
 internal_worker (per supervised background worker: errors, restarts, healthy) and
-internal_process: this process's memory and CPU from psutil. internal_agent adds
-worker_errors and worker_restarts (every worker since start, stopped ones included).
+internal_process: this process's memory and CPU, from /proc/self on Linux (psutil elsewhere).
+internal_agent adds worker_errors and worker_restarts (every worker since start, stopped ones
+included).
 """
 
 from __future__ import annotations
@@ -96,7 +97,29 @@ def _alias(running: object) -> Dict[str, str]:
     return {"alias": alias} if alias else {}
 
 
-def _process_fields() -> Dict[str, object]:
+def _process_fields(procfs: str = "/proc") -> Dict[str, object]:
+    """RSS, VMS, CPU times and threads, as psutil.Process computes them on Linux (statm pages
+    x page size; utime/stime ticks / CLK_TCK) so that psutil is needed only without /proc."""
+    try:
+        with open(os.path.join(procfs, "self/statm")) as f:
+            size, resident = (int(v) for v in f.read().split()[:2])
+        with open(os.path.join(procfs, "self/stat")) as f:
+            # The fields after "(comm)": comm may contain spaces and parentheses.
+            stat = f.read().rpartition(")")[2].split()
+    except FileNotFoundError:
+        return _process_fields_from_psutil()
+    page, ticks = os.sysconf("SC_PAGE_SIZE"), os.sysconf("SC_CLK_TCK")
+    # stat(5) field numbers: utime 14, stime 15, num_threads 20; stat[0] is field 3 (state).
+    return {
+        "rss_bytes": resident * page,
+        "vms_bytes": size * page,
+        "cpu_user_seconds": int(stat[11]) / ticks,
+        "cpu_system_seconds": int(stat[12]) / ticks,
+        "num_threads": int(stat[17]),
+    }
+
+
+def _process_fields_from_psutil() -> Dict[str, object]:
     import psutil
 
     process = psutil.Process(os.getpid())
