@@ -63,7 +63,7 @@ TEST_VENV = "/root/test-venv"
 TEST_REQUIREMENTS = ("pytest",)
 # Pure-Python unit tests that need no server and no root tool, and no hypothesis (its many
 # examples cost minutes under emulation): Telegraf's line protocol vectors, the config
-# language, mem against its goldens, serial reduction, DSN handling with the installed psycopg.
+# language, mem against its goldens, serial reduction, aggregation windows (Go-style truncation).
 UNIT_TESTS = ("lineprotocol/test_vectors.py", "config/test_config.py", "inputs/mem/test_mem.py",
               "inputs/serial/test_serial_reduce.py", "engine/test_windows.py")
 KIT_VERSION = "1"
