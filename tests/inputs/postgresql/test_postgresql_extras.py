@@ -10,6 +10,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from agent.commands.catalog import sample_config
 from agent.inputs.postgresql import PostgresqlInput
 from agent.lineprotocol.metric import field_kind
 from tests import servers
@@ -18,7 +19,7 @@ from tests.conftest import start_server
 _ids = itertools.count()
 ALL = ["database_size", "activity", "locks", "replication", "wal"]
 
-# The documented schema (README.md, inputs.postgresql): every field's one type.
+# The documented schema (agent/inputs/postgresql/README.md): every field's one type.
 ACTIVITY = {
     "connections": "int", "active": "int", "idle": "int", "idle_in_transaction": "int",
     "idle_in_transaction_aborted": "int", "fastpath_function_call": "int", "disabled": "int",
@@ -197,10 +198,8 @@ def test_recovery_seen_from_the_standby(replicated):
 
 
 def test_docs_show_the_sample_config_and_document_every_opt_in_field():
-    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
-    start = readme.index("## inputs.postgresql")
-    text = readme[start:readme.index("\n## ", start + 1)]
-    assert PostgresqlInput.sample_config in text
+    text = (Path(__file__).resolve().parents[3] / "agent/inputs/postgresql/README.md").read_text()
+    assert sample_config("inputs", "postgresql") in text
     rows = [line for line in text.splitlines() if line.startswith("| `")]
     words = {"int": "integer", "float": "float", "str": "string", "bool": "boolean"}
     for schema in (ACTIVITY, LOCKS, WAL, REPLICATION, RECOVERY_STANDBY):
