@@ -13,8 +13,11 @@ import pytest
 from agent.commands.catalog import registered
 
 REPO = Path(__file__).resolve().parents[1]
+# What a build or a tool leaves behind (as .gitignore) is not documentation.
+LEFT_BEHIND = {"build", "dist", "__pycache__"}
 READMES = sorted(p for p in REPO.rglob("README.md")
-                 if not any(part.startswith(".") for part in p.relative_to(REPO).parts))
+                 if not any(part.startswith(".") or part in LEFT_BEHIND
+                            or part.endswith(".egg-info") for part in p.relative_to(REPO).parts))
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 
 
