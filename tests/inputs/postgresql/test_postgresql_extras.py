@@ -78,12 +78,18 @@ def test_sessions_and_locks_are_counted_per_database(postgresql, database):
     holder = psycopg.connect(postgresql.dsn(dbname=database))
     waiter = psycopg.connect(postgresql.dsn(dbname=database), autocommit=True)
     try:
+        began = time.time()
         holder.execute("LOCK TABLE t IN ACCESS EXCLUSIVE MODE")  # idle in transaction now
+        locked = time.time()
         waiter.execute("SET statement_timeout = '20s'")
         waiter.pgconn.send_query(b"SELECT * FROM t")  # blocks behind the lock
-        time.sleep(0.3)
+        servers.wait_until(lambda: postgresql.psql(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+            f"AND datname = '{database}'") == "1", 10, "the SELECT waiting for the lock")
+        asked = time.time()
         metrics = gather(postgresql.dsn(), collect=["activity", "locks", "database_size"],
                          databases=[database])
+        answered = time.time()
     finally:
         holder.close()
         waiter.close()
@@ -92,8 +98,10 @@ def test_sessions_and_locks_are_counted_per_database(postgresql, database):
     assert activity.fields["connections"] == 2
     assert activity.fields["idle_in_transaction"] == 1 and activity.fields["active"] == 1
     assert activity.fields["waiting_on_lock"] == 1
-    assert activity.fields["oldest_xact_age_seconds"] > 0.2
-    assert activity.fields["oldest_query_age_seconds"] > 0.2
+    # Seconds, between what the clock says must and can have passed (one clock, 1 ms slack).
+    assert asked - locked - 0.001 <= activity.fields["oldest_xact_age_seconds"] <= \
+        answered - began + 0.001
+    assert 0 < activity.fields["oldest_query_age_seconds"] <= answered - locked + 0.001
     locks = one(metrics, "postgresql_locks", db=database)
     assert kinds(locks) == LOCKS
     assert locks.fields["access_exclusive"] == 1 and locks.fields["access_share"] == 1
