@@ -313,7 +313,7 @@ Serial sensors: agent@.service already has SupplementaryGroups=dialout; to try b
   usermod -aG dialout \$USER.
 Under Telegraf instead: edit $ETC_TELEGRAF/<x>.conf and telegraf-<x>.env, then
   systemctl enable --now telegraf@<x> (needs the telegraf package and its telegraf user).
-A token as a systemd credential instead of the env file: see README, "Install on a Raspberry Pi".
+A token as a systemd credential instead of the env file: see systemd/README.md, "Secrets".
 EOF
 }
 

@@ -13,6 +13,7 @@ from typing import Callable, Dict, List
 
 from agent.delivery.spool import Batch
 from agent.lineprotocol.parser import parse_metrics
+from tests import servers
 
 AGENT = [sys.executable, "-m", "agent"]
 
@@ -73,24 +74,43 @@ def file_metrics(path: Path):
 
 
 def influx_times(server, db: str, measurement: str = "mem", field: str = "used") -> Dict[int, int]:
-    """{time: value} of one field as stored in InfluxDB 1.x."""
-    try:
-        rows = server.rows(f'SELECT "{field}" FROM "{measurement}"', db=db)
-    except Exception:  # noqa: BLE001 - server down or database not created yet
-        return {}
+    """{time: value} of one field as stored in InfluxDB 1.x. Raises when the server does not
+    answer or the database does not exist: "nothing arrived" needs a server that says so."""
+    rows = server.rows(f'SELECT "{field}" FROM "{measurement}"', db=db)
     return {row["time"]: row[field] for row in rows}
 
 
+def influx_times_so_far(server, db: str, **kwargs: str) -> Dict[int, int]:
+    """influx_times for polling towards a positive condition while the server may be down or
+    the database not created yet ({} then). Never for asserting an absence."""
+    try:
+        return influx_times(server, db, **kwargs)
+    except (OSError, servers.ServerError):
+        return {}
+
+
 def spooled_lines(directory: Path) -> List[str]:
-    """What is waiting in every spool file under directory (read straight from SQLite)."""
+    """What is waiting in every spool file under directory (read straight from SQLite).
+    Raises when there is no spool there, or one without its table: "the spool is empty" needs
+    a spool that says so."""
+    paths = sorted(directory.glob("*.sqlite"))
+    if not paths:
+        raise AssertionError(f"no spool (*.sqlite) in {directory}")
     lines = []
-    for path in sorted(directory.glob("*.sqlite")):
+    for path in paths:
         db = sqlite3.connect(path)
         try:
             rows = db.execute("SELECT id, key, count, text, bounds FROM batches ORDER BY id")
             lines += [line for row in rows for line in Batch(*row).lines()]
-        except sqlite3.OperationalError:  # the agent has only just created the file
-            pass
         finally:
             db.close()
     return lines
+
+
+def spooled_lines_so_far(directory: Path) -> List[str]:
+    """spooled_lines for polling towards a positive condition while the agent may still be
+    creating its spool ([] then). Never for asserting an absence."""
+    try:
+        return spooled_lines(directory)
+    except (AssertionError, sqlite3.OperationalError):
+        return []

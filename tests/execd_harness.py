@@ -32,6 +32,7 @@ class Execd:
         self.stderr_lines: List[Tuple[str, str]] = []  # (level, message)
         self.unprefixed: List[str] = []
         self._cond = threading.Condition()
+        self._readers: List[threading.Thread] = []
         self.proc: Optional[subprocess.Popen] = None
 
     def start(self) -> Execd:
@@ -39,8 +40,10 @@ class Execd:
             self.command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, env=self.env,
         )
-        threading.Thread(target=self._read_stdout, daemon=True).start()
-        threading.Thread(target=self._read_stderr, daemon=True).start()
+        self._readers = [threading.Thread(target=self._read_stdout, daemon=True),
+                         threading.Thread(target=self._read_stderr, daemon=True)]
+        for reader in self._readers:
+            reader.start()
         return self
 
     def __enter__(self) -> Execd:
@@ -92,15 +95,30 @@ class Execd:
                 self._cond.wait(left)
             return list(self.stdout_lines)
 
-    def wait_stderr(self, needle: str, timeout: float = 5.0) -> bool:
+    def wait_stderr(self, needle: str, timeout: float = 5.0, count: int = 1) -> bool:
+        """Block until count stderr messages contain needle; False after timeout."""
         deadline = time.monotonic() + timeout
         with self._cond:
-            while not any(needle in message for _, message in self.stderr_lines):
+            while sum(needle in message for _, message in self.stderr_lines) < count:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False
                 self._cond.wait(left)
             return True
+
+    def wait_handler(self, signum: int, timeout: float = 10.0) -> None:
+        """Block until the process catches signum (its bit in SigCgt of /proc/<pid>/status):
+        sent earlier, SIGHUP or SIGUSR1 would still kill it by their default action."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, f"exited with {self.proc.returncode}"
+            with open(f"/proc/{self.proc.pid}/status") as status:
+                caught = next(int(line.split()[1], 16) for line in status
+                              if line.startswith("SigCgt:"))
+            if caught & (1 << (signum - 1)):
+                return
+            time.sleep(0.01)
+        raise AssertionError(f"no handler for signal {signum} after {timeout}s")
 
     def metrics(self):
         """stdout parsed as line protocol; raises on anything that is not valid."""
@@ -131,5 +149,14 @@ class Execd:
                 self.proc.kill()
                 self.proc.wait()
         elapsed = time.monotonic() - closed
-        time.sleep(0.05)  # let the reader threads drain the pipes
+        self.join_readers()
         return self.proc.returncode, elapsed, how
+
+    def join_readers(self, timeout: float = 10.0) -> None:
+        """Wait until both pipes are read to their end, so every line the process wrote is in
+        stdout_lines / stderr_lines (the pipes close when the process and its children exit)."""
+        deadline = time.monotonic() + timeout
+        for reader in self._readers:
+            reader.join(max(0.0, deadline - time.monotonic()))
+            if reader.is_alive():
+                raise AssertionError(f"{reader.name}: pipe still open {timeout}s after exit")

@@ -200,6 +200,7 @@ class PMS5003(Device):
         self.period = period
         self.active = True
         self.reads = 0
+        self.streamed = 0  # frames sent by itself in active mode
         self._pending = bytearray()
 
     def on_bytes(self, data: bytes) -> None:
@@ -222,6 +223,7 @@ class PMS5003(Device):
     def tick(self) -> Optional[float]:
         if self.active:
             self.write(pms5003_frame(next(self.values)))
+            self.streamed += 1
         return self.period
 
 

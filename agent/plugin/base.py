@@ -84,13 +84,12 @@ COMMON_OUTPUT_OPTIONS: Tuple[Option, ...] = (
 
 
 class Plugin:
-    """What every plugin has: a name, an option schema, a description, a logger."""
+    """What every plugin has: a name, an option schema, a logger. Its description, sample
+    config and documentation are files of its folder (sample.conf, README.md), as Telegraf's."""
 
     kind: ClassVar[str] = ""
     name: ClassVar[str] = ""
-    description: ClassVar[str] = ""
     options: ClassVar[Tuple[Option, ...]] = ()
-    sample_config: ClassVar[str] = ""
     # (module, extra): what it imports when it runs, and the distribution's extra that
     # installs it; `agent check` names the extra when the module is missing.
     requires: ClassVar[Tuple[Tuple[str, str], ...]] = ()

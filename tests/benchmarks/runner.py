@@ -23,8 +23,8 @@ from tests.benchmarks import report
 from tests.benchmarks.common import Context, Settings
 from tests.benchmarks.report import Row
 
-BENCHMARKS = ("encoding", "gather", "footprint", "steady", "write", "drain", "postgresql",
-              "mqtt", "aggregation")
+BENCHMARKS = ("encoding", "gather", "footprint", "steady", "execd", "write", "drain",
+              "postgresql", "mqtt", "aggregation")
 
 
 def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:

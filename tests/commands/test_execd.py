@@ -14,22 +14,16 @@ from tests.execd_harness import Execd
 MEM_FIELDS = 34
 
 
-def test_stdin_mode_one_gather_per_newline_fast_and_nothing_without_trigger(tmp_path):
+def test_stdin_mode_one_gather_per_newline_and_nothing_without_trigger(tmp_path):
     with Execd(["--signal", "STDIN"]) as child:
-        time.sleep(1.5)
-        assert child.stdout_lines == [], "nothing may be printed before a trigger"
-        latencies = []
         for n in range(1, 6):
-            sent = child.trigger()
-            lines = child.wait_lines(n, timeout=2)
-            assert len(lines) == n
-            latencies.append(lines[-1][0] - sent)
-        time.sleep(0.3)
-        assert len(child.stdout_lines) == 5, "exactly one line per trigger"
-        code, elapsed, how = child.stop()
+            child.trigger()
+            assert len(child.wait_lines(n, timeout=10)) == n
+        code, _, how = child.stop()  # how fast: tests/benchmarks (execd)
     assert (code, how) == (0, "eof")
-    assert elapsed < 1.0
-    assert max(latencies) < 0.1, latencies
+    # stop() read both pipes to their end: all the output there is. One line per trigger,
+    # nothing at start, between triggers or at EOF.
+    assert len(child.stdout_lines) == 5, "exactly one line per trigger"
     metrics = child.metrics()
     assert [m.name for m in metrics] == ["mem"] * 5
     for metric in metrics:
@@ -44,16 +38,17 @@ def test_stdin_mode_one_gather_per_newline_fast_and_nothing_without_trigger(tmp_
 @pytest.mark.parametrize("mode", ["SIGHUP", "SIGUSR1", "SIGUSR2"])
 def test_signal_modes_gather_on_their_signal_only(mode):
     with Execd(["--signal", mode]) as child:
-        time.sleep(0.8)  # let it install handlers
-        child.trigger()  # a newline is not a trigger in signal modes
-        time.sleep(0.5)
-        assert child.stdout_lines == []
+        child.wait_handler(getattr(signal, mode))  # sent earlier, the signal would kill it
         child.signal(getattr(signal, mode))
         assert len(child.wait_lines(1)) == 1
         child.signal(getattr(signal, mode))
         assert len(child.wait_lines(2)) == 2
-        code, elapsed, how = child.stop()
-    assert (code, how) == (0, "eof") and elapsed < 1.0
+        # A newline is not a trigger in signal modes. Were it one, its gather would come
+        # before the stop that the EOF after it asks for: stop() would find a third line.
+        child.trigger()
+        code, _, how = child.stop()
+    assert (code, how) == (0, "eof")
+    assert len(child.stdout_lines) == 2, "one line per signal, none for the newline"
     assert child.unprefixed == []
 
 
@@ -61,10 +56,10 @@ def test_none_mode_gathers_on_its_own_interval(tmp_path):
     config = tmp_path / "agent.toml"
     config.write_text('[agent]\ninterval = "200ms"\n[[inputs.mem]]\n')
     with Execd(["--signal", "none", "--config", str(config)]) as child:
-        lines = child.wait_lines(3, timeout=5)
+        lines = child.wait_lines(3, timeout=10)
         assert len(lines) >= 3
-        code, elapsed, how = child.stop()
-    assert (code, how) == (0, "eof") and elapsed < 1.0
+        code, _, how = child.stop()
+    assert (code, how) == (0, "eof")
     times = [m.time for m in child.metrics()]
     assert times == sorted(times) and len(set(times)) == len(times)
 
@@ -73,10 +68,8 @@ def test_sigterm_exits_zero_within_a_second():
     with Execd([]) as child:
         child.trigger()
         child.wait_lines(1)
-        sent = child.signal(signal.SIGTERM)
-        code = child.proc.wait(5)
-        assert code == 0
-        assert time.monotonic() - sent < 1.0
+        child.signal(signal.SIGTERM)
+        assert child.proc.wait(10) == 0  # how fast: tests/benchmarks (execd)
 
 
 def test_every_stderr_line_is_prefixed_even_under_journald(tmp_path):
@@ -88,9 +81,9 @@ def test_every_stderr_line_is_prefixed_even_under_journald(tmp_path):
         child.trigger()
         assert child.wait_stderr("Error in plugin")
         child.trigger()
-        time.sleep(0.3)
+        assert child.wait_stderr("Error in plugin", count=2), "the second gather failed too"
         assert child.proc.poll() is None, "an input error never kills the agent"
-        code, _, how = child.stop()
+        code, _, how = child.stop()  # and the pipes read to their end
     assert (code, how) == (0, "eof")
     assert child.unprefixed == []
     levels = {level for level, _ in child.stderr_lines}
@@ -105,7 +98,7 @@ def test_bad_config_exits_78_with_prefixed_reasons(tmp_path):
     config.write_text('[[inputs.mem]]\ncollect_extended = "yes"\n[[inputs.nope]]\n')
     with Execd(["--config", str(config)]) as child:
         code = child.proc.wait(10)
-        time.sleep(0.1)
+        child.join_readers()
     assert code == 78
     assert child.unprefixed == []
     messages = [m for level, m in child.stderr_lines if level == "error"]
@@ -148,6 +141,7 @@ def test_a_flood_of_newlines_is_coalesced_in_bounded_memory_and_sigterm_is_promp
         gathers = len(child.stdout_lines)
         child.signal(signal.SIGTERM)
         code = child.proc.wait(10)  # before: still running 20 s later, behind queued gathers
+        child.join_readers()
     assert code == 0
     assert peak - before < 20 * 1024 * 1024, f"RSS grew by {(peak - before) >> 20} MiB"
     assert 1 <= gathers <= newlines // 1000, "triggers during a gather are coalesced"
@@ -183,6 +177,7 @@ def test_stdin_eof_or_sigterm_end_a_gather_stuck_in_a_query(postgresql, tmp_path
         else:
             child.signal(signal.SIGTERM)
             code, ended_by = child.proc.wait(10), "SIGTERM"
+            child.join_readers()
     assert (code, ended_by) == (0, how), "exits by itself, not killed after the grace period"
     assert wait_until(lambda: not sleeping_backends(postgresql)), "the query was cancelled"
     assert child.unprefixed == []

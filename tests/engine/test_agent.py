@@ -1,6 +1,5 @@
 """Runner: schedules, decoration (names, tags, host, filters, precision), error isolation."""
 
-import threading
 import time
 
 import pytest
@@ -104,47 +103,90 @@ def test_host_tag_in_run_mode_not_in_execd_mode():
     assert sink.metrics[0].tags == {}
 
 
+class SteppedClock:
+    """A clock the test moves by hand. It counts its reads, so the test can wait until the
+    schedule has looked at a new time (instead of sleeping and hoping it did)."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+        self.reads = 0
+
+    def __call__(self) -> float:
+        self.reads += 1
+        return self.now
+
+    def set(self, now: float) -> None:
+        """Move to now and wait until the schedule has read it and decided (two loops)."""
+        self.now = now
+        seen = self.reads
+        assert eventually(lambda: self.reads >= seen + 4), "the schedule stopped looking"
+
+
+def eventually(condition, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
+    return True
+
+
 def test_slow_gather_skips_ticks_with_a_warning_never_piles_up():
-    calls, warnings = [], []
-    running = threading.Event()
+    clock = SteppedClock(1000.0)
+    calls, ends, warnings = [], [], []
 
-    def gather():
-        calls.append(time.monotonic())
-        running.set()
-        time.sleep(0.35)
+    def gather():  # takes 0.8 s of the schedule's clock: the ticks at .25, .5, .75 pass
+        calls.append(clock.now)
+        clock.now += 0.8
+        ends.append(clock.now)
 
-    schedule = InputSchedule("inputs.slow", gather, interval=0.1, aligned=False,
-                             warn=warnings.append)
+    schedule = InputSchedule("inputs.slow", gather, interval=0.25, aligned=False,
+                             warn=warnings.append, clock=clock)
     schedule.start()
-    time.sleep(1.0)
-    schedule.stop()
-    gaps = [b - a for a, b in zip(calls, calls[1:])]
-    assert 2 <= len(calls) <= 3
-    assert all(gap >= 0.35 for gap in gaps), "a gather never starts while one is running"
-    assert schedule.skipped >= 3 and warnings
-    assert "not complete after interval of 0.1s" in warnings[0]
+    try:
+        assert eventually(lambda: schedule.skipped == 3)
+        clock.set(1000.9)  # past the missed ticks, before the next one (1001.0)
+        assert calls == [1000.0], "missed ticks are skipped, not run late one after another"
+        clock.set(1001.0)
+        assert eventually(lambda: len(calls) == 2)
+    finally:
+        schedule.stop()
+    assert calls[1] >= ends[0], "a gather never starts while one is running"
+    assert "not complete after interval of 0.25s; skipped 3" in warnings[0]
 
 
 def test_schedule_wake_gathers_now():
+    clock = SteppedClock(1000.0)
     calls = []
-    schedule = InputSchedule("x", lambda: calls.append(1), interval=3600, aligned=True)
+    schedule = InputSchedule("x", lambda: calls.append(1), interval=3600, aligned=True,
+                             clock=clock)
     schedule.start()
-    time.sleep(0.1)
-    assert calls == []
-    schedule.wake()
-    time.sleep(0.2)
-    schedule.stop()
+    try:
+        assert eventually(lambda: clock.reads >= 2)  # waiting for 3600.0, an hour away
+        assert calls == []
+        schedule.wake()
+        assert eventually(lambda: calls == [1])
+    finally:
+        schedule.stop()
     assert calls == [1]
 
 
 def test_aligned_schedule_ticks_on_boundaries():
+    clock = SteppedClock(1000.0625)  # the boundaries of 0.25 s: 1000.25, 1000.5, 1000.75
     ticks = []
-    schedule = InputSchedule("x", lambda: ticks.append(time.time()), interval=0.2, aligned=True)
+    schedule = InputSchedule("x", lambda: ticks.append(clock.now), interval=0.25,
+                             aligned=True, clock=clock)
     schedule.start()
-    time.sleep(1.0)
-    schedule.stop()
-    assert len(ticks) >= 3
-    assert all(abs(t / 0.2 - round(t / 0.2)) * 0.2 < 0.05 for t in ticks), ticks
+    boundaries = (1000.25, 1000.5, 1000.75)
+    try:
+        for done, boundary in enumerate(boundaries):
+            clock.set(boundary - 0.01)
+            assert len(ticks) == done, f"gathered before the boundary {boundary}: {ticks}"
+            clock.now = boundary + 0.01
+            assert eventually(lambda n=done + 1: len(ticks) == n), ticks
+    finally:
+        schedule.stop()
+    assert ticks == [boundary + 0.01 for boundary in boundaries]
 
 
 def test_a_service_input_stores_through_the_accumulator_and_hears_when_an_output_is_full(

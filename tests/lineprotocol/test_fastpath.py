@@ -39,14 +39,60 @@ def general_path(uint_support: bool, sort_fields: bool) -> Serializer:
     return Serializer(uint_support, sort_fields, max_line_bytes=1 << 30)
 
 
+def ordinary(metric: Metric, uint_support: bool) -> bool:
+    """A metric the compiled path must serialize itself: fields to write, every key writable,
+    no NaN or Inf, no int outside int64, no uint to clamp. The rest it may hand over."""
+    for key, value in metric.fields.items():
+        if not key or key.endswith("\\"):
+            return False
+        if isinstance(value, float) and not math.isfinite(value):
+            return False
+        if type(value) is int and not INT64_MIN <= value <= INT64_MAX:
+            return False
+        if isinstance(value, UInt) and not uint_support and value > INT64_MAX:
+            return False
+    return bool(metric.fields)
+
+
+def watch_general_path(serializer: Serializer) -> list:
+    """The metrics the serializer hands to its general (field by field) path."""
+    handed_over = []
+    general = serializer._serialize_slowly
+
+    def counting(metric, header):
+        handed_over.append(metric)
+        return general(metric, header)
+
+    serializer._serialize_slowly = counting
+    return handed_over
+
+
 @settings(max_examples=600, deadline=None)
 @given(same_shape_batches(), st.booleans(), st.booleans())
 def test_fast_path_equals_general_path(batch, uint_support, sort_fields):
     fast = Serializer(uint_support, sort_fields)
+    handed_over = watch_general_path(fast)
     slow = general_path(uint_support, sort_fields)
+    slow_handed_over = watch_general_path(slow)
     assert [fast.serialize(m) for m in batch] == [slow.serialize(m) for m in batch]
     assert (fast.stats.dropped_metrics, fast.stats.dropped_fields) == (
         slow.stats.dropped_metrics, slow.stats.dropped_fields)
+    # The comparison means something only if the two took different paths.
+    assert slow_handed_over == batch, "the reference took the general path every time"
+    taken_over = [m for m in handed_over if ordinary(m, uint_support)]
+    assert taken_over == [], "the compiled path declined ordinary metrics"
+
+
+def test_the_compiled_path_serves_a_whole_gather():
+    serializer = Serializer()
+    handed_over = watch_general_path(serializer)
+    fields = {"total": UInt(25276059648), "used_percent": 2.35, "label": 'a "b"', "on": True,
+              "n": -3}
+    lines = [serializer.serialize(Metric("mem", dict(fields), {"host": "a b"}, t))
+             for t in (1, 2)]
+    assert lines[1] == 'mem,host=a\\ b total=25276059648i,used_percent=2.35,label="a \\"b\\"",' \
+                       'on=true,n=-3i 2\n'
+    assert handed_over == []
 
 
 def test_a_cached_shape_still_drops_nan_and_keeps_the_other_fields():

@@ -189,6 +189,9 @@ def test_reload_keeps_it_running_with_the_new_config(box, influxdb1, database):
     box.path("/etc/agent/ram.toml").write_text(
         ram_config(influxdb1.url, database, '[global_tags]\nreloaded = "yes"\n'))
     box.run("systemctl", "reload", "agent@ram")
+    # kill -HUP returns at once; the unit is "reloading" until the agent sends READY=1.
+    wait_for(lambda: box.show("agent@ram.service", "ActiveState")["ActiveState"] != "reloading",
+             20, "the reload to finish")
     props = box.show("agent@ram.service", "ActiveState", "SubState", "MainPID")
     assert props == {"ActiveState": "active", "SubState": "running", "MainPID": before}
     wait_for(lambda: count(influxdb1, database, "WHERE reloaded = 'yes'") >= 2, 20,
@@ -220,7 +223,10 @@ def test_broken_config_fails_without_restart_loop(box):
     _fast_restarts(box, "bad")
     box.run("systemctl", "daemon-reload")
     assert box.run("systemctl", "start", "agent@bad", check=False).returncode != 0
-    time.sleep(2)
+    # Only a unit that is not restarted settles in "failed" (a restart goes through
+    # activating/auto-restart, and a loop ends in start-limit-hit with NRestarts > 0).
+    wait_for(lambda: box.show("agent@bad.service", "ActiveState")["ActiveState"] == "failed",
+             20, "agent@bad to fail")
     props = box.show("agent@bad.service", "ActiveState", "Result", "ExecMainStatus",
                      "NRestarts")
     assert props == {"ActiveState": "failed", "Result": "exit-code", "ExecMainStatus": "78",

@@ -15,7 +15,6 @@ non_negative_ ones only when diff >= 0. first and last are in arrival order, not
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 from agent.aggregators.series import SeriesAggregator
@@ -31,12 +30,10 @@ COUNT, MIN, MAX, SUM, MEAN, M2, FIRST, LAST, FIRST_TIME, LAST_TIME, RATE = range
 
 class BasicStats(SeriesAggregator):
     name = "basicstats"
-    description = "count, min, max, mean, s2, stdev, sum, diff, rate, ... of each field per period"
     options = (
         Option("stats", "str_list", None, "stats to push as <field>_<stat>; unset: "
                + ", ".join(DEFAULT_STATS) + "; [] pushes nothing"),
     )
-    sample_config = (Path(__file__).parent / "sample.conf").read_text(encoding="utf-8")
     field_state_size = 11
 
     def __init__(self, **options: object) -> None:

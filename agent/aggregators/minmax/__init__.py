@@ -3,7 +3,6 @@ series per window, as Telegraf's plugins/aggregators/minmax (strings and boolean
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from agent.aggregators.series import SeriesAggregator
@@ -11,8 +10,6 @@ from agent.aggregators.series import SeriesAggregator
 
 class MinMax(SeriesAggregator):
     name = "minmax"
-    description = "the minimum and maximum of each field per period"
-    sample_config = (Path(__file__).parent / "sample.conf").read_text(encoding="utf-8")
     field_state_size = 2
 
     def fold(self, state: Optional[list], values: List[float], times: List[int]) -> list:

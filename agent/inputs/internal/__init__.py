@@ -22,11 +22,6 @@ from agent.system.worker import SUPERVISOR, Supervisor
 
 class InternalInput(Input):
     name = "internal"
-    description = "the agent's own metrics (Telegraf's internal_* measurements)"
-    sample_config = """\
-# The agent's own health: gathers, writes, buffers, dead letters, memory and CPU.
-[[inputs.internal]]
-"""
 
     agent = None
 

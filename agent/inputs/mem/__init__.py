@@ -67,17 +67,10 @@ _UNITLESS = frozenset({"HugePages_Total", "HugePages_Free", "HugePages_Rsvd", "H
 
 class MemInput(Input):
     name = "mem"
-    description = "RAM and swap usage from /proc/meminfo (Telegraf's mem schema)"
     options = (
         Option("collect_extended", "bool", False,
                "add active_anon, active_file, inactive_anon, inactive_file, percpu, unevictable"),
     )
-    sample_config = """\
-# Memory usage, as Telegraf's inputs.mem.
-[[inputs.mem]]
-  ## Also collect active/inactive anon and file pages, unevictable and percpu memory.
-  # collect_extended = false
-"""
 
     def __init__(self, procfs: Optional[str] = None, **options: object) -> None:
         super().__init__(**options)

@@ -8,7 +8,6 @@ timestamp lands on the same point again). See ingest.py for the flow and the bac
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 from agent.common.mqtt.connection import Connection
@@ -29,7 +28,6 @@ DRAIN_SECONDS = 0.5  # at stop: store and acknowledge what is queued, within Age
 
 class MQTTConsumer(ServiceInput):
     name = "mqtt_consumer"
-    description = "metrics from MQTT topics (Telegraf's mqtt_consumer), acknowledged once stored"
     options = (
         *connection_options(["tcp://127.0.0.1:1883"]),
         Option("topics", "str_list", [], "topics to subscribe to; + and # wildcards"),
@@ -52,7 +50,6 @@ class MQTTConsumer(ServiceInput):
         Option("data_format", "str", "influx", "influx or json", choices=payload.FORMATS),
         *payload.JSON_OPTIONS,
     )
-    sample_config = (Path(__file__).parent / "sample.conf").read_text(encoding="utf-8")
 
     @classmethod
     def check_options(cls, options: Dict[str, Any]) -> Iterable[Tuple[str, str]]:

@@ -44,8 +44,6 @@ class _Lost(Exception):
 
 class PostgresqlInput(Input):
     name = "postgresql"
-    description = ("PostgreSQL statistics (Telegraf's postgresql schema), custom queries and "
-                   "opt-in health metrics")
     options = (
         Option("address", "str", "", "libpq key=value string or postgres:// URL; empty = "
                '"host=localhost sslmode=disable"', secret=True),
@@ -76,43 +74,6 @@ class PostgresqlInput(Input):
                "max_rows"),
     )
     requires = (("psycopg", "postgres"),)
-    sample_config = """\
-# PostgreSQL statistics, as Telegraf's inputs.postgresql (+ custom queries, + opt-in metrics).
-[[inputs.postgresql]]
-  ## libpq key=value string or postgres:// URL. The password can come from here, from
-  ## PGPASSFILE / ~/.pgpass, or from password_file; it never shows in tags or logs.
-  address = "host=localhost user=postgres sslmode=disable"
-  ## The server tag; default: the address without password and ssl* keys.
-  # outputaddress = "db01"
-  ## Only these databases, or all but these (ignored_databases wins if both are set).
-  # databases = ["app_production"]
-  # ignored_databases = ["template0", "template1"]
-  ## false when connecting through PgBouncer with pool_mode = transaction.
-  # prepared_statements = true
-  ## Reconnect after this long; 0s = keep the connection.
-  # max_lifetime = "0s"
-  # connect_timeout = "5s"
-  ## Per-session bounds on each query; "0s" leaves the server's (or the role's) setting.
-  # statement_timeout = "5s"
-  # lock_timeout = "1s"
-  ## A file whose first line is the password (e.g. a systemd credential).
-  # password_file = "${CREDENTIALS_DIRECTORY}/pgpassword"
-  ## Opt-in metrics: database_size, activity, locks, replication, wal.
-  # collect = ["database_size", "activity", "locks", "replication", "wal"]
-  ## Rows kept of each custom query's result (memory stays bounded); more: a warning.
-  # max_rows = 10000
-
-  ## Custom queries (Telegraf's postgresql_extensible). Version numbers are
-  ## server_version_num / 100: 15.2 -> 1500. max_version is the first version NOT queried.
-  # [[inputs.postgresql.query]]
-  #   sqlquery = "SELECT datname, numbackends FROM pg_stat_database WHERE datname IS NOT NULL"
-  #   measurement = "pg_backends"
-  #   tagvalue = ""
-  #   timestamp = ""
-  #   min_version = 1000
-  #   max_version = 0
-  #   max_rows = 0  # 0: the plugin's max_rows
-"""
 
     def __init__(self, connect: Optional[Callable[..., Any]] = None, **options: Any) -> None:
         super().__init__(**options)

@@ -40,7 +40,6 @@ MODES_BY_PROTOCOL = {"lines": LinesProtocol.modes,
 
 class SerialInput(ServiceInput):
     name = "serial"
-    description = "sensors on a serial port: text lines, MH-Z19 CO2, PMS5003 and SDS011 dust"
     options = (
         Option("port", "str", "", "device path (/dev/serial0, /dev/serial/by-id/...) or pyserial "
                "URL (rfc2217://, socket://)"),
@@ -70,29 +69,6 @@ class SerialInput(ServiceInput):
                maximum=16 * 2 ** 20),
     )
     requires = (("serial", "serial"),)  # pyserial
-    sample_config = """\
-# Sensors on a serial port (UART or USB): text lines, MH-Z19, PMS5003, SDS011.
-[[inputs.serial]]
-  ## Device path or pyserial URL; prefer /dev/serial/by-id/... for USB adapters.
-  port = "/dev/serial0"
-  # baud_rate = 9600
-  # data_bits = 8
-  # parity = "N"
-  # stop_bits = 1
-  ## lines, mhz19 (CO2), pms5003 or sds011 (particulates).
-  # protocol = "lines"
-  ## active: the device streams; passive: asked at each gather. Empty: the protocol's usual.
-  # mode = ""
-  ## How long a gather waits for a passive sensor's answer.
-  # timeout = "1s"
-  ## all: every reading since the last gather; last; or mean (mean, min, max, count).
-  # reduce = "all"
-  ## lines: influx (line protocol), kv (key=value / label:value), csv, json or regex.
-  # data_format = "influx"
-  # csv_column_names = []
-  # regex = '(?P<co2>\\d+) ppm'
-  # tag_keys = []
-"""
 
     def __init__(self, opener: Optional[Opener] = None,
                  clock: Callable[[], int] = time.time_ns,

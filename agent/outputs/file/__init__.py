@@ -14,7 +14,6 @@ from agent.system import stdio
 
 class FileOutput(Output):
     name = "file"
-    description = "Line protocol to stdout or files (Telegraf's outputs.file, data_format influx)"
     options = (
         Option("files", "str_list", ["stdout"], 'where to write: "stdout" and/or file paths; '
                'empty = stdout', empty_is_default=True),
@@ -23,14 +22,6 @@ class FileOutput(Output):
         Option("influx_sort_fields", "bool", False, "sort fields by key"),
         Option("influx_max_line_bytes", "int", 0, "split longer lines; 0 = no limit", minimum=0),
     )
-    sample_config = """\
-# Line protocol to stdout or files.
-[[outputs.file]]
-  ## "stdout" and/or paths; files are appended to.
-  files = ["stdout"]
-  data_format = "influx"
-  # influx_uint_support = false
-"""
 
     @classmethod
     def check_options(cls, options: Dict[str, Any]) -> Iterator[Tuple[str, str]]:

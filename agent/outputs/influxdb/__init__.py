@@ -15,7 +15,6 @@ from agent.plugin.options import Option
 
 class InfluxDBOutput(SpooledOutput):
     name = "influxdb"
-    description = "InfluxDB 1.x /write (Telegraf's outputs.influxdb), via a disk spool"
     options = (
         Option("urls", "url_list", ["http://localhost:8086"], "InfluxDB URLs; failover in order; "
                "empty = the default", empty_is_default=True),
@@ -30,16 +29,6 @@ class InfluxDBOutput(SpooledOutput):
     )
     route_options = ("database_tag", "exclude_database_tag")
     requires = (("urllib3", "influx"),)  # installed with influxdb-client
-    sample_config = """\
-# InfluxDB 1.x. Metrics wait in a disk buffer while the server is unreachable.
-[[outputs.influxdb]]
-  urls = ["http://127.0.0.1:8086"]
-  database = "telegraf"
-  # username = "${INFLUX_USER}"
-  # password = "${INFLUX_PASSWORD}"
-  # skip_database_creation = false
-  # content_encoding = "gzip"
-"""
 
     @classmethod
     def check_options(cls, options: Dict[str, Any]) -> Iterator[Tuple[str, str]]:

@@ -20,7 +20,6 @@ from agent.plugin.options import Option
 
 class InfluxDBv2Output(SpooledOutput):
     name = "influxdb_v2"
-    description = "InfluxDB v2 API /api/v2/write (Telegraf's outputs.influxdb_v2), via a disk spool"
     options = (
         Option("urls", "url_list", ["http://localhost:8086"], "InfluxDB URLs; failover in order; "
                "empty = the default", empty_is_default=True),
@@ -33,15 +32,6 @@ class InfluxDBv2Output(SpooledOutput):
     )
     route_options = ("bucket_tag", "exclude_bucket_tag")
     requires = (("influxdb_client", "influx"),)
-    sample_config = """\
-# InfluxDB v2 API. Metrics wait in a disk buffer while the server is unreachable.
-[[outputs.influxdb_v2]]
-  urls = ["${INFLUX_URL:-http://127.0.0.1:8086}"]
-  token = "${INFLUX_TOKEN}"
-  organization = "${INFLUX_ORG}"
-  bucket = "${INFLUX_BUCKET}"
-  # content_encoding = "gzip"
-"""
 
     @classmethod
     def check_options(cls, options: Dict[str, Any]) -> Iterator[Tuple[str, str]]:

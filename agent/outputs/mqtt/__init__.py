@@ -9,7 +9,6 @@ Writer hands each topic's lines to the transport, which publishes them per the l
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Dict, Iterable, Sequence, Tuple
 
 from agent.common.mqtt.connection import Connection
@@ -31,7 +30,6 @@ HOMIE = "homie-v4"
 
 class MQTTOutput(SpooledOutput):
     name = "mqtt"
-    description = "MQTT broker, 3.1.1 or 5 (Telegraf's outputs.mqtt), via a disk spool"
     options = (
         *connection_options([]),
         Option("protocol", "str", "3.1.1", '"3.1.1" or "5"', choices=PROTOCOLS),
@@ -53,7 +51,6 @@ class MQTTOutput(SpooledOutput):
         Option("v5", "table", None, "MQTT 5 publish properties: content_type, response_topic, "
                "message_expiry, topic_alias, [user_properties]"),
     )
-    sample_config = (Path(__file__).parent / "sample.conf").read_text(encoding="utf-8")
 
     @classmethod
     def check_options(cls, options: Dict[str, Any]) -> Iterable[Tuple[str, str]]:

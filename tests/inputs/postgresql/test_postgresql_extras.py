@@ -10,6 +10,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from agent.commands.catalog import sample_config
 from agent.inputs.postgresql import PostgresqlInput
 from agent.lineprotocol.metric import field_kind
 from tests import servers
@@ -18,7 +19,7 @@ from tests.conftest import start_server
 _ids = itertools.count()
 ALL = ["database_size", "activity", "locks", "replication", "wal"]
 
-# The documented schema (README.md, inputs.postgresql): every field's one type.
+# The documented schema (agent/inputs/postgresql/README.md): every field's one type.
 ACTIVITY = {
     "connections": "int", "active": "int", "idle": "int", "idle_in_transaction": "int",
     "idle_in_transaction_aborted": "int", "fastpath_function_call": "int", "disabled": "int",
@@ -77,12 +78,18 @@ def test_sessions_and_locks_are_counted_per_database(postgresql, database):
     holder = psycopg.connect(postgresql.dsn(dbname=database))
     waiter = psycopg.connect(postgresql.dsn(dbname=database), autocommit=True)
     try:
+        began = time.time()
         holder.execute("LOCK TABLE t IN ACCESS EXCLUSIVE MODE")  # idle in transaction now
+        locked = time.time()
         waiter.execute("SET statement_timeout = '20s'")
         waiter.pgconn.send_query(b"SELECT * FROM t")  # blocks behind the lock
-        time.sleep(0.3)
+        servers.wait_until(lambda: postgresql.psql(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+            f"AND datname = '{database}'") == "1", 10, "the SELECT waiting for the lock")
+        asked = time.time()
         metrics = gather(postgresql.dsn(), collect=["activity", "locks", "database_size"],
                          databases=[database])
+        answered = time.time()
     finally:
         holder.close()
         waiter.close()
@@ -91,8 +98,10 @@ def test_sessions_and_locks_are_counted_per_database(postgresql, database):
     assert activity.fields["connections"] == 2
     assert activity.fields["idle_in_transaction"] == 1 and activity.fields["active"] == 1
     assert activity.fields["waiting_on_lock"] == 1
-    assert activity.fields["oldest_xact_age_seconds"] > 0.2
-    assert activity.fields["oldest_query_age_seconds"] > 0.2
+    # Seconds, between what the clock says must and can have passed (one clock, 1 ms slack).
+    assert asked - locked - 0.001 <= activity.fields["oldest_xact_age_seconds"] <= \
+        answered - began + 0.001
+    assert 0 < activity.fields["oldest_query_age_seconds"] <= answered - locked + 0.001
     locks = one(metrics, "postgresql_locks", db=database)
     assert kinds(locks) == LOCKS
     assert locks.fields["access_exclusive"] == 1 and locks.fields["access_share"] == 1
@@ -197,10 +206,8 @@ def test_recovery_seen_from_the_standby(replicated):
 
 
 def test_docs_show_the_sample_config_and_document_every_opt_in_field():
-    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
-    start = readme.index("## inputs.postgresql")
-    text = readme[start:readme.index("\n## ", start + 1)]
-    assert PostgresqlInput.sample_config in text
+    text = (Path(__file__).resolve().parents[3] / "agent/inputs/postgresql/README.md").read_text()
+    assert sample_config("inputs", "postgresql") in text
     rows = [line for line in text.splitlines() if line.startswith("| `")]
     words = {"int": "integer", "float": "float", "str": "string", "bool": "boolean"}
     for schema in (ACTIVITY, LOCKS, WAL, REPLICATION, RECOVERY_STANDBY):

@@ -5,7 +5,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -109,7 +108,9 @@ def test_readings_since_the_last_gather_are_written_at_shutdown(tmp_path):
                                  stderr=subprocess.PIPE)
         try:
             assert wait_for(lambda: device.received, timeout=20)  # it opened: set active mode
-            time.sleep(0.5)  # frames stream in; the first gather is up to an hour away
+            opened = device.streamed
+            # Frames stream in (the first gather is at least 36 s away: interval/100).
+            assert wait_for(lambda: device.streamed >= opened + 10, timeout=20)
         finally:
             agent.send_signal(signal.SIGTERM)
             _, stderr = agent.communicate(timeout=10)

@@ -10,7 +10,7 @@ import pytest
 from agent.lineprotocol.parser import parse_metrics
 from tests import servers
 from tests.conftest import start_server
-from tests.delivery_helpers import AgentProcess, spooled_lines, wait_until
+from tests.delivery_helpers import AgentProcess, spooled_lines, spooled_lines_so_far, wait_until
 from tests.mqtt_helpers import Subscriber, connect_error
 
 
@@ -107,14 +107,15 @@ def test_broker_outage_and_kill_9_lose_nothing(tmp_path):
         broker.stop()
         outage_started = time.monotonic()
         # 7.5 s of gathers wait in the spool, then kill -9 and start again, broker still down.
-        assert wait_until(lambda: len(spooled_lines(tmp_path / "buffer")) >= 150, 30)
+        assert wait_until(lambda: len(spooled_lines_so_far(tmp_path / "buffer")) >= 150, 30)
         agent.kill9()
         held_at_kill = spooled_lines(tmp_path / "buffer")
         assert len(held_at_kill) >= 150
         with AgentProcess(tmp_path, config, name="after") as again:
             # The rest of the 15 s outage: about 7.5 s more gathers pile up behind them.
             assert wait_until(lambda: time.monotonic() - outage_started >= 15
-                              and len(spooled_lines(tmp_path / "buffer")) > len(held_at_kill),
+                              and len(spooled_lines_so_far(tmp_path / "buffer"))
+                              > len(held_at_kill),
                               40)
             assert "waiting in" in again.stderr()  # the backlog was found at start
             broker.start()
@@ -150,7 +151,7 @@ def test_a_refused_login_keeps_everything_until_the_password_is_right(tmp_path):
         wrong = pi_config(tmp_path, broker.url, "login", interval="200ms",
                           output_extra='  username = "pi"\n  password = "wrong-secret-123"')
         with AgentProcess(tmp_path, wrong, name="wrong") as agent:
-            assert wait_until(lambda: len(spooled_lines(tmp_path / "buffer")) >= 10, 30)
+            assert wait_until(lambda: len(spooled_lines_so_far(tmp_path / "buffer")) >= 10, 30)
             stderr = agent.stderr()
             agent.terminate()
         errors = connect_error(stderr, broker.url)
