@@ -10,7 +10,14 @@ import subprocess
 import pytest
 
 from agent.delivery.sqlite_spool import SqliteSpool
-from tests.delivery_helpers import AGENT, AgentProcess, file_metrics, influx_times, wait_until
+from tests.delivery_helpers import (
+    AGENT,
+    AgentProcess,
+    file_metrics,
+    influx_times,
+    influx_times_so_far,
+    wait_until,
+)
 
 PAGE = 4096
 
@@ -90,7 +97,7 @@ def test_agent_run_moves_a_corrupt_spool_aside_and_keeps_running(tmp_path, own_i
     config = config_text(tmp_path, own_influx.url, "") + (
         f'[[inputs.mem]]\n  fieldinclude = ["used"]\n[[outputs.file]]\n  files = ["{truth}"]\n')
     with AgentProcess(tmp_path, config) as agent:
-        assert wait_until(lambda: len(influx_times(own_influx, "corrupt")) >= 10, 20), \
+        assert wait_until(lambda: len(influx_times_so_far(own_influx, "corrupt")) >= 10, 20), \
             agent.stderr()
         agent.terminate()
     moved_aside_line(agent.stderr(), path)

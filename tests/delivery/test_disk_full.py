@@ -14,6 +14,7 @@ from tests.delivery_helpers import (
     AgentProcess,
     file_metrics,
     influx_times,
+    influx_times_so_far,
     spooled_lines,
     wait_until,
 )
@@ -85,7 +86,7 @@ def test_agent_run_on_a_full_disk_keeps_delivering_counts_the_drops_and_resumes_
         own_influx.start()
         assert wait_until(lambda: "has room again" in agent.stderr(), 60), agent.stderr()
         spooling_again = len(file_metrics(truth))
-        assert wait_until(lambda: len(influx_times(own_influx, "full_run", "mem", "total"))
+        assert wait_until(lambda: len(influx_times_so_far(own_influx, "full_run", "mem", "total"))
                           > spooling_again, 60), "metrics gathered after the recovery arrive"
         agent.terminate(timeout=60)
     log = agent.stderr()

@@ -9,7 +9,14 @@ import subprocess
 import threading
 
 from tests.delivery.proxy import InfluxProxy
-from tests.delivery_helpers import AGENT, AgentProcess, file_metrics, influx_times, wait_until
+from tests.delivery_helpers import (
+    AGENT,
+    AgentProcess,
+    file_metrics,
+    influx_times,
+    influx_times_so_far,
+    wait_until,
+)
 
 T0 = 1_700_000_000_000_000_000
 
@@ -58,13 +65,13 @@ def test_agent_write_beside_a_daemon_names_its_pid_and_the_daemon_delivers_on(
               f'[[outputs.file]]\n  files = ["{truth}"]\n'
               f'[[outputs.influxdb]]\n  urls = ["{influxdb1.url}"]\n  database = "beside"\n')
     with AgentProcess(tmp_path, config) as daemon:
-        assert wait_until(lambda: len(influx_times(influxdb1, "beside")) >= 5, 20)
+        assert wait_until(lambda: len(influx_times_so_far(influxdb1, "beside")) >= 5, 20)
         result = subprocess.run([*AGENT, "write", "--config", str(daemon.config_path)],
                                 input=f"beside n=1i {T0}\n".encode(), capture_output=True,
                                 timeout=60)
         errors = [line for line in result.stderr.decode().splitlines() if " E! " in line]
         before = len(influx_times(influxdb1, "beside"))
-        assert wait_until(lambda: len(influx_times(influxdb1, "beside")) >= before + 5, 20)
+        assert wait_until(lambda: len(influx_times_so_far(influxdb1, "beside")) >= before + 5, 20)
         daemon.terminate()
     assert result.returncode == 75
     assert len(errors) == 1, errors

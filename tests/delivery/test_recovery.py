@@ -9,7 +9,9 @@ from tests.delivery_helpers import (
     AgentProcess,
     file_metrics,
     influx_times,
+    influx_times_so_far,
     spooled_lines,
+    spooled_lines_so_far,
     wait_until,
 )
 
@@ -38,12 +40,12 @@ def gathered(truth):
 def outage(agent, server, truth, db: str) -> None:
     """Stop the server until the writer failed six times in a row (its next wait is drawn from
     [0, 32 s]: 1 s doubling), start it again: everything gathered arrives within seconds."""
-    assert wait_until(lambda: len(influx_times(server, db)) >= 3, 15)
+    assert wait_until(lambda: len(influx_times_so_far(server, db)) >= 3, 15)
     server.stop()
     assert wait_until(lambda: agent.stderr().count("still failing") >= 5, 90)
     server.start()
     waiting = gathered(truth)
-    assert wait_until(lambda: influx_times(server, db).keys() >= waiting.keys(), 8), \
+    assert wait_until(lambda: influx_times_so_far(server, db).keys() >= waiting.keys(), 8), \
         "resumed within seconds, not at the next backoff"
 
 
@@ -83,7 +85,7 @@ def test_sigterm_ends_a_long_backoff_with_one_immediate_attempt(tmp_path, influx
         config = CONFIG.format(spool=spool, truth=truth, url=proxy.url, db="last_try")
         with AgentProcess(tmp_path, config) as agent:
             assert wait_until(lambda: proxy.requests["/write"] >= 1, 15)
-            assert wait_until(lambda: len(spooled_lines(spool)) >= 10, 15)
+            assert wait_until(lambda: len(spooled_lines_so_far(spool)) >= 10, 15)
             proxy.refuse = None  # the server is fine again; the writer waits for its hour
             agent.terminate(timeout=30)
     assert spooled_lines(spool) == [], agent.stderr()
