@@ -18,6 +18,7 @@ from agent.system.worker import WorkerFailed
 
 EX_SOFTWARE = 70  # a supervised worker gave up: let systemd restart us
 EX_TEMPFAIL = 75  # a config URL that may answer later: let systemd restart us
+EX_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports a writer whose reader went away
 log = logging.getLogger("agent")
 
 
@@ -86,6 +87,9 @@ def main(argv: Optional[List[str]] = None) -> None:
         code = _dispatch(command, args)
     except KeyboardInterrupt:
         code = 0
+    except BrokenPipeError:  # `agent plugins | head`: the reader has what it wanted
+        _quiet_stdout()
+        code = EX_BROKEN_PIPE
     except ImportError as err:  # an extra installed after `agent check`, or broken
         log.error("%s", _missing_module(err))
         code = EX_CONFIG
@@ -97,6 +101,14 @@ def main(argv: Optional[List[str]] = None) -> None:
         log.error("%s: %s", type(err).__name__, err)
         code = 1
     sys.exit(code)
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's own flush at exit cannot fail
+    again on the closed pipe."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def _dispatch(command: str, args: argparse.Namespace) -> int:

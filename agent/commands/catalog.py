@@ -21,6 +21,9 @@ from agent.plugin.options import Option, format_duration
 
 # The order of `agent sample-config` and `agent plugins`.
 KINDS = ("inputs", "outputs", "aggregators")
+# Enabled in `agent sample-config` (the embedded default); every other plugin is shown
+# commented out, as `telegraf config` does, so the output runs on a core install as it is.
+ENABLED = (("inputs", "mem"), ("outputs", "file"))
 
 
 def registered() -> Iterator[Tuple[str, str]]:
@@ -89,7 +92,7 @@ def print_sample_config() -> int:
     print("\n# [global_tags]\n#   site = \"home\"\n")
     for kind, name in registered():
         text = sample_config(kind, name)
-        if kind == "aggregators":  # shown, not enabled (as `telegraf config` does)
+        if (kind, name) not in ENABLED:
             text = "".join(f"# {line}" if line.strip() else line
                            for line in text.splitlines(True))
         print(text)
