@@ -143,8 +143,9 @@ def _run_command(command: str, args: argparse.Namespace, config) -> int:
             log.warning("%s: no outputs: `agent run` refuses this config; `agent execd`, "
                         "`run --once` and `run --test` print line protocol to stdout",
                         config.source)
+        aggregators = f", {len(config.aggregators)} aggregator(s)" if config.aggregators else ""
         print(f"{config.source}: OK ({len(config.inputs)} input(s), "
-              f"{len(config.outputs)} output(s))")
+              f"{len(config.outputs)} output(s){aggregators})")
         return 0
     if command == "execd":
         from agent.commands.execd import run_execd

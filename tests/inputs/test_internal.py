@@ -78,3 +78,23 @@ def test_internal_process_falls_back_to_psutil_without_proc(tmp_path):
     assert set(fields) == {"rss_bytes", "vms_bytes", "cpu_user_seconds", "cpu_system_seconds",
                            "num_threads"}
     assert fields["rss_bytes"] > 10_000_000 and fields["num_threads"] >= 1
+
+
+def test_internal_aggregate_counts_what_an_aggregator_pushed_and_dropped(tmp_path):
+    """Telegraf's internal_aggregate, per aggregator: summaries pushed, metrics outside the
+    window dropped."""
+    from agent.lineprotocol.metric import Metric
+
+    config = parse(f'[agent]\nomit_hostname = true\nbuffer_directory = "{tmp_path}"\n'
+                   '[[inputs.internal]]\n[[aggregators.minmax]]\n  period = "1h"\n'
+                   '  alias = "hourly"\n', "t.toml", {})
+    sink = ListSink()
+    agent = Agent(config, sinks=[sink])
+    running = agent.aggregation.aggregators[0]
+    start = running.window.start
+    agent.emit([Metric("m", {"v": 1.0}, time=start + 1), Metric("m", {"v": 2.0}, time=start + 2),
+                Metric("m", {"v": 3.0}, time=start - 3_600_000_000_000 * 5)])  # long before
+    (aggregate,) = [m for m in agent.inputs[0].plugin.gather() if m.name == "internal_aggregate"]
+    assert aggregate.tags["aggregator"] == "minmax" and aggregate.tags["alias"] == "hourly"
+    assert aggregate.fields["metrics_dropped"] == 1
+    assert aggregate.fields["metrics_pushed"] == 0

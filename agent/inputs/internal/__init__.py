@@ -2,6 +2,7 @@
 
 internal_agent, internal_gather (per input), internal_write (per output, plus dead_letters),
 internal_<input> for inputs that keep their own counters (e.g. internal_serial),
+internal_aggregate (per aggregator: pushed, dropped, filtered, refused),
 internal_worker (per supervised background worker: errors, restarts, healthy) and
 internal_process: this process's memory and CPU, from /proc/self on Linux (psutil elsewhere).
 internal_agent adds worker_errors and worker_restarts (every worker since start, stopped ones
@@ -34,7 +35,8 @@ class InternalInput(Input):
 
     def gather(self) -> List[Metric]:
         version = {"version": __version__, "python_version": platform.python_version()}
-        metrics = self._gathers(version) + self._writes(version) + self._workers(version)
+        metrics = (self._gathers(version) + self._writes(version) + self._aggregates(version)
+                   + self._workers(version))
         metrics.append(self._agent(version, metrics))
         metrics.append(Metric("internal_process", _process_fields(), dict(version)))
         return metrics
@@ -63,6 +65,15 @@ class InternalInput(Input):
             fields["metrics_filtered"] = running.metrics_filtered
             tags = {"output": running.config.name, **_alias(running), **version}
             metrics.append(Metric("internal_write", fields, tags))
+        return metrics
+
+    def _aggregates(self, version: Dict[str, str]) -> List[Metric]:
+        aggregation = self.agent.aggregation if self.agent else None
+        metrics = []
+        for running in sorted(aggregation.aggregators if aggregation else [],
+                              key=lambda r: r.label):
+            tags = {"aggregator": running.config.name, **_alias(running), **version}
+            metrics.append(Metric("internal_aggregate", dict(running.stats()), tags))
         return metrics
 
     def _workers(self, version: Dict[str, str]) -> List[Metric]:
