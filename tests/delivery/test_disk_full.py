@@ -86,8 +86,10 @@ def test_agent_run_on_a_full_disk_keeps_delivering_counts_the_drops_and_resumes_
         own_influx.start()
         assert wait_until(lambda: "has room again" in agent.stderr(), 60), agent.stderr()
         spooling_again = len(file_metrics(truth))
-        assert wait_until(lambda: len(influx_times_so_far(own_influx, "full_run", "mem", "total"))
-                          > spooling_again, 60), "metrics gathered after the recovery arrive"
+        arrived = lambda: influx_times_so_far(  # noqa: E731
+            own_influx, "full_run", measurement="mem", field="total")
+        assert wait_until(lambda: len(arrived()) > spooling_again, 60), \
+            "metrics gathered after the recovery arrive"
         agent.terminate(timeout=60)
     log = agent.stderr()
     assert "Traceback" not in log and "failed:" not in log, "the writer never died"
