@@ -99,12 +99,18 @@ class SpooledOutput(BufferedOutput):
 
     def store(self, metrics: Sequence[Metric]) -> None:
         """write(), but refused (NotStored) instead of dropping old lines when full."""
-        if self.spool is None or self.writer is None:
-            raise NotStored(f"{self.name}: not running", temporary=False)
-        if len(self.spool) + len(metrics) > self.spool.limit:
-            raise NotStored(f"{self.name}: buffer full (metric_buffer_limit = "
-                            f"{self.spool.limit})", retry_after=self.settings.flush_interval)
+        refusal = self.full(len(metrics))
+        if refusal is not None:
+            raise refusal
         self.write(metrics)
+
+    def full(self, count: int) -> Optional[NotStored]:
+        if self.spool is None or self.writer is None:
+            return NotStored(f"{self.name}: not running", temporary=False)
+        if len(self.spool) + count > self.spool.limit:
+            return NotStored(f"{self.name}: buffer full (metric_buffer_limit = "
+                             f"{self.spool.limit})", retry_after=self.settings.flush_interval)
+        return None
 
     def takes_raw_lines(self) -> bool:
         """Lines can be spooled as given when nothing routes by tag or rewrites uints."""

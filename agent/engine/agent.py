@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import List, Optional, Protocol, Sequence
+from typing import Dict, List, Optional, Protocol, Sequence
 
 from agent.config.model import Config
 from agent.engine.running import RunningInput, RunningOutput, hostname
@@ -91,6 +91,7 @@ class Agent:
             return
         refused: Optional[NotStored] = None
         with self._emit_lock:
+            self._check_room(len(metrics))
             for sink in self.sinks:
                 try:
                     if isinstance(sink, RunningOutput):
@@ -101,6 +102,38 @@ class Agent:
                     refused = refused or err
         if refused is not None:
             raise refused
+
+    def _check_room(self, count: int) -> None:
+        """Refuse before storing anywhere when an output could not take count more (a partly
+        stored request would be stored twice over when the sender retries). count is before
+        the outputs' own filters: near full, a filtered output may refuse a little early."""
+        for output in self.outputs:
+            refusal = output.full(count)
+            if refusal is not None:
+                raise refusal
+
+    def undelivered(self) -> int:
+        """Metrics waiting in the fullest output buffer."""
+        return max((output.undelivered() for output in self.outputs), default=0)
+
+    def line_tags(self, running: RunningInput) -> Optional[Dict[str, str]]:
+        """What decoration adds to a line of this input, when its lines can be stored as
+        given: every sink a buffered output that takes lines as they are. (Aggregators, once
+        the agent has them, need metrics: they too must make this None.)"""
+        if not self.outputs or len(self.outputs) != len(self.sinks):
+            return None
+        if not all(output.takes_lines() for output in self.outputs):
+            return None
+        return running.line_tags()
+
+    def store_lines(self, lines: Sequence[str]) -> None:
+        """store() for plain lines (line_tags): every output takes them or none does."""
+        if not lines:
+            return
+        with self._emit_lock:
+            self._check_room(len(lines))
+            for output in self.outputs:
+                output.store_lines(lines)
 
     def stop(self, timeout: float = 1.0) -> None:
         """Stop schedules and inputs (service inputs hand over their last readings), then close
@@ -126,6 +159,16 @@ class InputAccumulator:
 
     def add_metrics(self, metrics: Sequence[Metric]) -> None:
         self.agent.store(self.running.take(metrics))
+
+    def undelivered(self) -> int:
+        return self.agent.undelivered()
+
+    def line_tags(self) -> Optional[Dict[str, str]]:
+        return self.agent.line_tags(self.running)
+
+    def add_lines(self, lines: Sequence[str]) -> None:
+        self.agent.store_lines(lines)
+        self.running.take_lines(len(lines))
 
 
 def _bounded(call, timeout: float, logger) -> None:
