@@ -12,7 +12,7 @@ backslashes, tabs, exponents, errors) goes through the full scan in influxdb_sca
 from __future__ import annotations
 
 import re
-from typing import Callable, Iterator, List, NamedTuple, Optional, Tuple
+from typing import Callable, Dict, Iterator, List, NamedTuple, Optional, Tuple
 
 from agent.lineprotocol.metric import Metric, UInt
 from agent.parsers.influxdb_scan import MAX_NANO, MIN_NANO, Invalid, scan_point
@@ -57,8 +57,8 @@ class Points(NamedTuple):
     metrics: List[Metric]
     linenos: List[int]  # the line each metric came from
     rejected: List[Rejected]
-    # Some line named a field twice with two types: InfluxDB 1.x then fails the whole write.
-    mixed_duplicate: bool
+    # For a metric whose line named a field twice: every field in line order, (key, type).
+    field_orders: Dict[int, List[Tuple[str, type]]]
 
 
 def read_points(data: str, multiplier: int, now_ns: int, uint: bool = False) -> Points:
@@ -69,7 +69,7 @@ def read_points(data: str, multiplier: int, now_ns: int, uint: bool = False) -> 
     metrics: List[Metric] = []
     linenos: List[int] = []
     rejected: List[Rejected] = []
-    mixed = False
+    orders: Dict[int, List[Tuple[str, type]]] = {}
     tag_cache: dict = {}
     for lineno, line in _lines(data):
         metric = _fast_point(line, multiplier, uint, tag_cache)
@@ -79,12 +79,14 @@ def read_points(data: str, multiplier: int, now_ns: int, uint: bool = False) -> 
             except Invalid as err:
                 rejected.append(Rejected(lineno, line, str(err)))
                 continue
-            metric, mixed = scanned.metric, mixed or scanned.mixed_duplicate
+            metric = scanned.metric
+            if scanned.field_order is not None:
+                orders[len(metrics)] = scanned.field_order
         if metric.time is None:
             metric.time = default_time
         metrics.append(metric)
         linenos.append(lineno)
-    return Points(metrics, linenos, rejected, mixed)
+    return Points(metrics, linenos, rejected, orders)
 
 
 def plain_lines(data: str, multiplier: int, now_ns: int,
@@ -145,6 +147,8 @@ def _lines(data: str) -> Iterator[Tuple[int, str]]:
         if '"' in data[pos:stop] or "\\" in data[pos:stop]:
             stop = _scan_line(data, pos)
         line = data[pos:stop].lstrip(" \t\x00")
+        if line.endswith("\n"):  # an unbalanced quote ran to the end
+            line = line[:-1]
         if line and line[0] != "#":
             yield lineno, line
         lineno += data.count("\n", pos, stop) + 1

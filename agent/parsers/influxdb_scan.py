@@ -28,14 +28,15 @@ class Invalid(Exception):
 
 
 class Scanned:
-    """A line that parsed: its metric (time None: the server's now), and whether one of its
-    field keys came twice with two types (InfluxDB then fails the whole write)."""
+    """A line that parsed: its metric (time None: the server's now) and, when a field key
+    came twice, every field in line order as (key, type) (InfluxDB checks each of them)."""
 
-    __slots__ = ("metric", "mixed_duplicate")
+    __slots__ = ("metric", "field_order")
 
-    def __init__(self, metric: Metric, mixed_duplicate: bool = False) -> None:
+    def __init__(self, metric: Metric,
+                 field_order: Optional[List[Tuple[str, type]]] = None) -> None:
         self.metric = metric
-        self.mixed_duplicate = mixed_duplicate
+        self.field_order = field_order
 
 
 def scan_point(buf: str, multiplier: int, uint: bool) -> Scanned:
@@ -55,9 +56,9 @@ def scan_point(buf: str, multiplier: int, uint: bool) -> Scanned:
         if size > MAX_KEY_LENGTH:
             raise Invalid(f"max key length exceeded: {size} > {MAX_KEY_LENGTH}")
     time = _scan_time(buf, pos, multiplier)
-    fields, mixed = _field_values(pairs, uint)
+    fields, order = _field_values(pairs)
     return Scanned(Metric(_measurement(key, tag_keys), fields, _tags(key, tag_keys), time),
-                   mixed)
+                   order if len(order) != len(fields) else None)
 
 
 def check_time(timestamp: int, multiplier: int) -> int:
@@ -308,16 +309,16 @@ def _scan_field_value(raw: str) -> int:
     return i
 
 
-def _field_values(pairs: List[Tuple[str, str]], uint: bool) -> Tuple[Dict[str, FieldValue], bool]:
+def _field_values(pairs: List[Tuple[str, str]]
+                  ) -> Tuple[Dict[str, FieldValue], List[Tuple[str, type]]]:
     fields: Dict[str, FieldValue] = {}
-    mixed = False
+    order = []
     for raw_key, raw in pairs:
         key = _unescape(raw_key, ',"= ')
         value = _value(raw)
-        if key in fields and type(fields[key]) is not type(value):
-            mixed = True
-        fields[key] = value
-    return fields, mixed
+        fields[key] = value  # the last one wins, as in InfluxDB
+        order.append((key, type(value)))
+    return fields, order
 
 
 def _value(raw: str) -> FieldValue:

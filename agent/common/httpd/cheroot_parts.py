@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import ssl
 
 from cheroot import server as cheroot_server
 from cheroot import ssl as cheroot_ssl
@@ -45,7 +46,7 @@ class Server(wsgi.Server):
             self.requests.put(conn)
         except queue.Full:
             self.owner.busy(conn)
-            self._unservicable_conns.put(conn)
+            _refuse(conn)
 
     def error_log(self, msg="", level=logging.INFO, traceback=False) -> None:
         if traceback:
@@ -53,6 +54,24 @@ class Server(wsgi.Server):
 
             msg = f"{msg}: {tb.format_exc().strip().splitlines()[-1]}"
         self.owner.server_error(str(msg), level)
+
+
+_BUSY = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nRetry-After: 1\r\n"
+         b"Connection: close\r\n\r\n")
+
+
+def _refuse(conn) -> None:
+    """Answer 503 and close now (cheroot's own refusal keeps the socket open until it is
+    garbage-collected). A TLS connection is closed without an answer: its handshake would
+    hold up this thread, the one that accepts connections."""
+    try:
+        if not isinstance(conn.socket, ssl.SSLSocket):
+            conn.socket.settimeout(0.5)
+            conn.socket.sendall(_BUSY)
+    except OSError:
+        pass
+    finally:
+        conn.close()
 
 
 class TLSAdapter(cheroot_ssl.Adapter):

@@ -101,10 +101,15 @@ class HTTPServer:
     def _build(self, bind_addr: tuple) -> Any:
         from agent.common.httpd import cheroot_parts
 
-        idle = self.max_connections // 2
-        queue = max(1, self.max_connections - THREADS - idle)
+        # Waiting for a thread, or idle between requests: half each (threads + queue + idle =
+        # the bound). A roomy queue rides out the moment a pool thread takes to wake up.
+        queue = max(1, (self.max_connections - THREADS) // 2)
+        idle = self.max_connections - THREADS - queue
         server = cheroot_parts.Server(
-            bind_addr, self.app, numthreads=THREADS, max=THREADS, request_queue_size=queue,
+            # The listen backlog is generous: a connection beyond the bound is accepted and
+            # answered 503 at once rather than left to retry its SYN for seconds.
+            bind_addr, self.app, numthreads=THREADS, max=THREADS,
+            request_queue_size=self.max_connections,
             timeout=self.read_timeout, shutdown_timeout=2, accepted_queue_size=queue,
             accepted_queue_timeout=0, server_name="agent")
         server.owner = self

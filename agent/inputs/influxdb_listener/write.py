@@ -4,10 +4,12 @@ keeps, and its status and error text ("partial write: ... dropped=N").
 Besides the lines it cannot parse, InfluxDB 1.x drops, and counts in dropped=N: a point with
 a "time" tag, a point whose only field is "time" (a "time" field is otherwise left out), and
 a point whose field has another type than the same field of an earlier point of the request
-in the same shard (a week). The first type conflict is the reason given, else the first
-"time" problem; lines that did not parse are then not mentioned. A field named twice with two
-types in one line fails the whole write ("field type conflict"). Conflicts with what the
-database already holds cannot be known here: the output's dead-letter file receives those.
+in the same shard (a week), or than its own earlier field of that name. Fields are learnt in
+line order up to a point's first conflict, also from points that are then dropped. The first
+type conflict is the reason given, else the first "time" problem; lines that did not parse
+are then not mentioned. Conflicts with what the database already holds cannot be known here
+(the output's dead-letter file receives those), nor InfluxDB's refusal of a whole first write
+into a new shard that names a field twice with two types.
 """
 
 from __future__ import annotations
@@ -30,12 +32,10 @@ class Verdict(NamedTuple):
 
 
 def judge(points: Points) -> Verdict:
-    if points.mixed_duplicate:
-        return Verdict([], 400, "field type conflict")
     parse_errors = [rejected.message for rejected in points.rejected]
     if not points.metrics:
         return Verdict([], 400 if parse_errors else 204, "\n".join(parse_errors))
-    kept, dropped, reason = _validate(points.metrics)
+    kept, dropped, reason = _validate(points.metrics, points.field_orders)
     if dropped:
         return Verdict(kept, 400, f"partial write: {reason} dropped={dropped}")
     if parse_errors:
@@ -43,25 +43,24 @@ def judge(points: Points) -> Verdict:
     return Verdict(kept, 204, "")
 
 
-def _validate(metrics: List[Metric]) -> Tuple[List[Metric], int, str]:
+def _validate(metrics: List[Metric], orders: Dict[int, List[Tuple[str, type]]]
+              ) -> Tuple[List[Metric], int, str]:
     kept: List[Metric] = []
     types: Dict[Tuple[str, str, int], str] = {}
     dropped = 0
     conflict = time_problem = ""
-    for metric in metrics:
+    for index, metric in enumerate(metrics):
         problem = _time_problem(metric)
         if problem:
             dropped += 1
             time_problem = time_problem or problem
             continue
-        shard = (metric.time + _YEAR_ONE_NS) // _WEEK_NS
-        clash = _conflict(metric, shard, types)
+        order = orders.get(index) or [(k, type(v)) for k, v in metric.fields.items()]
+        clash = _learn(metric, order, types)
         if clash:
             dropped += 1
             conflict = conflict or clash
             continue
-        for key, value in metric.fields.items():
-            types.setdefault((metric.name, key, shard), _TYPE_NAMES[type(value)])
         kept.append(metric)
     return kept, dropped, conflict or time_problem
 
@@ -78,11 +77,16 @@ def _time_problem(metric: Metric) -> str:
     return ""
 
 
-def _conflict(metric: Metric, shard: int, types: Dict[Tuple[str, str, int], str]) -> str:
-    for key, value in metric.fields.items():
-        known = types.get((metric.name, key, shard))
-        kind = _TYPE_NAMES[type(value)]
-        if known is not None and known != kind:
+def _learn(metric: Metric, order: List[Tuple[str, type]],
+           types: Dict[Tuple[str, str, int], str]) -> str:
+    """Learn the point's field types in line order; the first conflict's reason, or ""."""
+    shard = (metric.time + _YEAR_ONE_NS) // _WEEK_NS
+    for key, kind in order:
+        if key == "time":
+            continue
+        name = _TYPE_NAMES[kind]
+        known = types.setdefault((metric.name, key, shard), name)
+        if known != name:
             return (f'field type conflict: input field "{key}" on measurement '
-                    f'"{metric.name}" is type {kind}, already exists as type {known}')
+                    f'"{metric.name}" is type {name}, already exists as type {known}')
     return ""
