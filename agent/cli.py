@@ -14,7 +14,9 @@ from agent.config.errors import EX_CONFIG, ConfigError, SourceError
 from agent.config.source import DEFAULT_CONFIG, DEFAULT_LABEL
 from agent.system import log as logsetup
 from agent.system import stdio
+from agent.system.worker import WorkerFailed
 
+EX_SOFTWARE = 70  # a supervised worker gave up: let systemd restart us
 EX_TEMPFAIL = 75  # a config URL that may answer later: let systemd restart us
 log = logging.getLogger("agent")
 
@@ -51,7 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "default (mem to stdout every 10s)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     run = commands.add_parser("run", parents=[with_config], help="run as a daemon (default)")
-    run.add_argument("--once", action="store_true", help="gather once, flush, exit")
+    run.add_argument("--once", action="store_true",
+                     help="gather once, flush, exit (exit 75 when a metric was neither "
+                     "delivered nor kept in the disk buffer)")
     run.add_argument("--test", action="store_true", help="gather once, print to stdout only")
     execd = commands.add_parser("execd", parents=[with_config],
                                 help="run as a child of Telegraf's inputs.execd")
@@ -82,6 +86,12 @@ def main(argv: Optional[List[str]] = None) -> None:
         code = _dispatch(command, args)
     except KeyboardInterrupt:
         code = 0
+    except ImportError as err:  # an extra installed after `agent check`, or broken
+        log.error("%s", _missing_module(err))
+        code = EX_CONFIG
+    except WorkerFailed as err:
+        log.error("Exiting: a background worker cannot recover (%s)", err)
+        code = EX_SOFTWARE
     except Exception as err:  # noqa: BLE001 - one line, never a traceback (use --debug)
         log.debug("traceback", exc_info=True)
         log.error("%s: %s", type(err).__name__, err)
@@ -117,6 +127,10 @@ def _dispatch(command: str, args: argparse.Namespace) -> int:
 
 def _run_command(command: str, args: argparse.Namespace, config) -> int:
     if command == "check":
+        if not config.outputs:
+            log.warning("%s: no outputs: `agent run` refuses this config; `agent execd`, "
+                        "`run --once` and `run --test` print line protocol to stdout",
+                        config.source)
         print(f"{config.source}: OK ({len(config.inputs)} input(s), "
               f"{len(config.outputs)} output(s))")
         return 0
@@ -128,12 +142,17 @@ def _run_command(command: str, args: argparse.Namespace, config) -> int:
         from agent.commands.write import run_write
 
         return run_write(config, args.source)
-    _default_output(config)
     from agent.commands import run as daemon
 
     if args.once or args.test:
+        _default_output(config)
         return daemon.run_once(config, test=args.test)
-    return daemon.serve(config, lambda: _load(args.config))
+    try:
+        _require_outputs(config)
+    except ConfigError as err:
+        log.error("%s", err)
+        return EX_CONFIG
+    return daemon.serve(config, lambda: _require_outputs(_load(args.config)))
 
 
 def _load(location: Optional[str], require_inputs: bool = True, with_outputs: bool = True):
@@ -143,7 +162,37 @@ def _load(location: Optional[str], require_inputs: bool = True, with_outputs: bo
 
 
 def _default_output(config) -> None:
-    """A config with inputs but no outputs prints to stdout, as the embedded default does."""
+    """`run --once`/`--test` with a config without outputs print to stdout (someone is
+    watching); the daemon refuses such a config instead (_require_outputs)."""
     if not config.outputs:
         config.outputs = configmod.parse(DEFAULT_CONFIG, DEFAULT_LABEL).outputs
         log.info("No outputs configured; writing line protocol to stdout")
+
+
+def _require_outputs(config):
+    """The daemon, like Telegraf, refuses a config without outputs: under systemd, metrics
+    going to the journal instead of InfluxDB (a config cut short, a wrong file) would look
+    healthy. Without --config the embedded default (stdout) has its [[outputs.file]]."""
+    if not config.outputs:
+        raise ConfigError([f"{config.source}: no outputs configured: `agent run` needs at "
+                           f"least one [[outputs.X]] (add [[outputs.file]] with files = "
+                           f"[\"stdout\"] for line protocol on stdout)"])
+    return config
+
+
+def _missing_module(err: ImportError) -> str:
+    """One line naming the module and the extra that installs it."""
+    from agent.plugin import extras, registry
+
+    known = []
+    for kind, plugins in registry.REGISTRIES.items():
+        for name in plugins:
+            try:
+                known.extend(registry.load(kind, name).requires)
+            except ImportError:  # that plugin's own module is what fails: skip it here
+                continue
+    module = err.name or str(err)
+    extra = extras.extra_for(module, known)
+    if not extra:
+        return f"{type(err).__name__}: {err}"
+    return f"cannot import {module}: {err}; {extras.install_hint(extra)}"

@@ -47,3 +47,12 @@ def postgresql():
     server = start_server(servers.PostgreSQL)
     yield server
     server.close()
+
+
+@pytest.fixture(scope="session")
+def mosquitto():
+    """A shared broker (anonymous, no persistence): give each test its own topics. Tests that
+    stop the broker or need persistence start their own with start_server(servers.Mosquitto)."""
+    server = start_server(servers.Mosquitto)
+    yield server
+    server.close()

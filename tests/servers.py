@@ -1,4 +1,4 @@
-"""Throwaway real servers for tests: InfluxDB 1.x, VictoriaMetrics, PostgreSQL.
+"""Throwaway real servers for tests: InfluxDB 1.x, VictoriaMetrics, PostgreSQL, Mosquitto.
 
 Each class starts one server from the Debian package's binary, on free loopback ports, with all
 its state in a fresh temporary directory, waits (bounded) until it answers, and stops it again.
@@ -625,3 +625,109 @@ def _pg_bindir() -> str:
         newest = max(found, key=lambda p: [int(n) for n in re.findall(r"\d+", p.split("/")[4])])
         return os.path.dirname(newest)
     return os.path.dirname(_which("postgres", "postgresql"))
+
+
+class Mosquitto(Server):
+    """An MQTT broker (Debian `mosquitto`) on a free loopback port, its own config in its temp
+    dir, logging to server.log.
+
+    ``persistence``: sessions and queued messages are saved on a clean stop (SIGTERM) and
+    every second, and restored by start() (for outage tests). ``users`` (name -> password):
+    anonymous clients are refused. ``message_size_limit``: larger PUBLISHes are refused.
+    ``max_queued_messages``: per offline persistent session (0 = no limit, as here by
+    default; Mosquitto's own default is 1000). ``websockets``: a second listener on
+    ``ws_port`` speaking MQTT over websockets. As root it stays root (its files are ours).
+    """
+
+    name = "mosquitto"
+
+    def __init__(self, persistence: bool = False, users: dict | None = None,
+                 message_size_limit: int = 0, max_queued_messages: int = 0,
+                 websockets: bool = False, tls: bool = False) -> None:
+        super().__init__()
+        self.binary = _which("mosquitto", "mosquitto")
+        self.tls = tls
+        self.tls_port = 0
+        self.persistence = persistence
+        self.users = users
+        self.message_size_limit = message_size_limit
+        self.max_queued_messages = max_queued_messages
+        self.websockets = websockets
+        self.port = self.ws_port = 0
+
+    @property
+    def url(self) -> str:
+        return f"tcp://{LOCALHOST}:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://{LOCALHOST}:{self.ws_port}"
+
+    @property
+    def tls_url(self) -> str:
+        return f"ssl://{LOCALHOST}:{self.tls_port}"
+
+    @property
+    def ca_file(self) -> str:
+        return str(self.tmpdir / "cert.pem") if self.tmpdir else ""
+
+    def _make_certificate(self) -> None:
+        assert self.tmpdir is not None
+        subprocess.run([
+            _which("openssl", "openssl"), "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+            "-keyout", str(self.tmpdir / "key.pem"), "-out", str(self.tmpdir / "cert.pem"),
+            "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+        ], check=True, capture_output=True, timeout=60)
+
+    def _prepare(self) -> None:
+        assert self.tmpdir is not None
+        self.port = free_port()
+        lines = [
+            f"listener {self.port} {LOCALHOST}",
+            f"persistence {str(self.persistence).lower()}",
+            f"persistence_location {self.tmpdir}/",
+            "autosave_interval 1",
+            f"max_queued_messages {self.max_queued_messages}",
+            "log_dest stdout",
+            "log_type error", "log_type warning", "log_type notice", "log_type information",
+            "connection_messages true",
+        ]
+        if self.message_size_limit:
+            lines.append(f"message_size_limit {self.message_size_limit}")
+        if os.geteuid() == 0:
+            lines.append("user root")
+        if self.users is None:
+            lines.append("allow_anonymous true")
+        else:
+            lines += ["allow_anonymous false", f"password_file {self.tmpdir}/passwords"]
+            self._write_passwords()
+        if self.tls:
+            self._make_certificate()
+            self.tls_port = free_port()
+            lines += [f"listener {self.tls_port} {LOCALHOST}",
+                      f"certfile {self.tmpdir}/cert.pem", f"keyfile {self.tmpdir}/key.pem"]
+            if self.users is None:
+                lines.append("allow_anonymous true")
+        if self.websockets:
+            self.ws_port = free_port()
+            lines += [f"listener {self.ws_port} {LOCALHOST}", "protocol websockets"]
+            if self.users is None:
+                lines.append("allow_anonymous true")
+        (self.tmpdir / "mosquitto.conf").write_text("\n".join(lines) + "\n")
+
+    def _write_passwords(self) -> None:
+        assert self.tmpdir is not None and self.users is not None
+        path = self.tmpdir / "passwords"
+        path.touch(mode=0o600)
+        tool = _which("mosquitto_passwd", "mosquitto")
+        for user, password in self.users.items():
+            subprocess.run([tool, "-b", str(path), user, password], check=True,
+                           capture_output=True, timeout=30)
+
+    def _command(self) -> list[str]:
+        assert self.tmpdir is not None
+        return [self.binary, "-c", str(self.tmpdir / "mosquitto.conf")]
+
+    def _ready(self) -> bool:
+        return port_open(self.port) and (not self.websockets or port_open(self.ws_port)) and (
+            not self.tls or port_open(self.tls_port))

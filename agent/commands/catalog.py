@@ -6,12 +6,17 @@ from typing import Iterable, Type
 
 from agent.config.agent_options import AGENT_OPTIONS
 from agent.plugin import registry
-from agent.plugin.base import COMMON_INPUT_OPTIONS, COMMON_OUTPUT_OPTIONS, Plugin
+from agent.plugin.base import (
+    COMMON_AGGREGATOR_OPTIONS,
+    COMMON_INPUT_OPTIONS,
+    COMMON_OUTPUT_OPTIONS,
+    Plugin,
+)
 from agent.plugin.options import Option, format_duration
 
 
 def _plugins() -> Iterable[Type[Plugin]]:
-    for kind in ("inputs", "outputs"):
+    for kind in ("inputs", "outputs", "aggregators"):
         for name in sorted(registry.REGISTRIES[kind]):
             yield registry.load(kind, name)
 
@@ -32,13 +37,17 @@ def print_plugins() -> int:
             print(f"    {option.name} [{kind}]{_default(option)}: {option.help}")
     print("common input options: " + ", ".join(o.name for o in COMMON_INPUT_OPTIONS))
     print("common output options: " + ", ".join(o.name for o in COMMON_OUTPUT_OPTIONS))
+    print("common aggregator options: " + ", ".join(o.name for o in COMMON_AGGREGATOR_OPTIONS))
     return 0
 
 
 def print_sample_config() -> int:
-    print("# agent configuration: Telegraf's config language. ${VAR}, ${VAR:-default} and")
-    print("# ${VAR:?message} are expanded from the environment inside string values; secret")
-    print("# options ([str, secret] in `agent plugins`) also take \"@{systemd:<credential>}\".\n")
+    print("# agent configuration: Telegraf's config language. Environment variables are")
+    print("# expanded inside string values, as Telegraf does: $VAR or ${VAR}; ${VAR:-default}")
+    print("# when unset or empty, ${VAR-default} when unset; ${VAR:+alt}, ${VAR+alt};")
+    print("# ${VAR:?message} or ${VAR?message} refuse the config; $$ is a literal $. An unset")
+    print("# $VAR stays as written (`agent check` warns). Secret options ([..., secret] in")
+    print("# `agent plugins`) also take \"@{systemd:<credential>}\".\n")
     print("[agent]")
     for option in AGENT_OPTIONS:
         value = option.default
@@ -48,5 +57,9 @@ def print_sample_config() -> int:
         print(f"  ## {option.help}\n  # {option.name} = {text}")
     print("\n# [global_tags]\n#   site = \"home\"\n")
     for plugin in _plugins():
-        print(plugin.sample_config)
+        if plugin.kind == "aggregators":  # shown, not enabled (as `telegraf config` does)
+            print("".join(f"# {line}" if line.strip() else line
+                          for line in plugin.sample_config.splitlines(True)))
+        else:
+            print(plugin.sample_config)
     return 0

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from typing import Any, Dict, Iterator, Tuple
+
 from agent.plugin.options import Option
 
 TLS_OPTIONS = (
@@ -12,12 +15,29 @@ TLS_OPTIONS = (
 )
 
 HTTP_OPTIONS = (
-    Option("timeout", "duration", 5.0, "HTTP request timeout"),
-    Option("content_encoding", "str", "gzip", "gzip or identity", choices=("gzip", "identity")),
-    Option("http_headers", "str_map", {}, "extra HTTP headers"),
+    # 0 or "" is the default, as in Telegraf's outputs.influxdb (its influxdb_v2 would wait
+    # forever; a request here always has a bound, so a silent server cannot stall delivery).
+    Option("timeout", "duration", 5.0, "HTTP request timeout; 0 = the default 5s",
+           minimum=0.001, maximum=300.0, empty_is_default=True),
+    Option("content_encoding", "str", "gzip", "gzip or identity; empty = gzip",
+           choices=("gzip", "identity"), empty_is_default=True),
+    Option("http_headers", "header_map", {}, "extra HTTP headers"),
     Option("influx_uint_support", "bool", False, "write unsigned integers with a u suffix"),
     *TLS_OPTIONS,
 )
+
+
+def tls_file_problems(options: Dict[str, Any]) -> Iterator[Tuple[str, str]]:
+    """(key, problem) for TLS files that cannot be read: caught by `agent check`, not by the
+    first connection."""
+    for key in ("tls_ca", "tls_cert", "tls_key"):
+        path = options.get(key)
+        if not path:
+            continue
+        if not os.path.isfile(path):
+            yield key, f"{path!r}: no such file"
+        elif not os.access(path, os.R_OK):
+            yield key, f"{path!r}: cannot be read (permissions)"
 
 
 def pool_manager(output: object, timeout: float):

@@ -31,6 +31,8 @@ def parse(text: str, label: str, env: Mapping[str, str] = os.environ,
     with_outputs=False (agent execd) skips [[outputs.X]] tables unread: their ${VAR}s and
     credentials need not exist under Telegraf.
     """
+    if text.startswith("\ufeff"):  # a byte-order mark (Windows editors): Telegraf's trimBOM
+        text = text[1:]
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:

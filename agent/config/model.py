@@ -6,7 +6,7 @@ from typing import Any, Dict, List
 
 
 class PluginConfig:
-    """One [[inputs.X]] or [[outputs.X]] table, validated."""
+    """One [[inputs.X]], [[outputs.X]] or [[aggregators.X]] table, validated."""
 
     def __init__(self, kind: str, name: str, index: int, options: Dict[str, Any],
                  common: Dict[str, Any]) -> None:
@@ -29,5 +29,6 @@ class Config:
         self.global_tags: Dict[str, str] = {}
         self.inputs: List[PluginConfig] = []
         self.outputs: List[PluginConfig] = []
+        self.aggregators: List[PluginConfig] = []
         self.warnings: List[str] = []
         self.ignored_outputs = 0  # [[outputs.X]] tables skipped (agent execd)

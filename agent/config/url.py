@@ -9,7 +9,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Callable, Tuple
+from typing import Callable, Optional, Tuple
 
 from agent.config.errors import SourceError
 
@@ -36,6 +36,7 @@ def fetch_url(url: str, token: str, attempts: int = URL_ATTEMPTS, timeout: float
         try:
             with opener.open(request, timeout=timeout) as response:
                 body = response.read(URL_MAX_BYTES + 1)
+                _check_complete(response.headers.get("Content-Length"), body)
                 return _toml_body(label, response.headers.get_content_type(), body)
         except urllib.error.HTTPError as err:
             if err.code < 500 or attempt == attempts:
@@ -102,6 +103,20 @@ def _hint(code: int) -> str:
     if code == 404:
         return " (no config at this URL)"
     return ""
+
+
+def _check_complete(content_length: Optional[str], body: bytes) -> None:
+    """A body shorter than its Content-Length was cut off (the server or the network closed
+    early): half a config must never load, it may lack its outputs. http.client's read(n)
+    returns the short body without an error, so the length is compared here."""
+    if content_length and content_length.strip().isdigit():
+        expected = int(content_length)
+        if len(body) < expected <= URL_MAX_BYTES:
+            raise _CutOff(f"the answer was cut off after {len(body)} of {expected} bytes")
+
+
+class _CutOff(http.client.HTTPException):
+    """Retried like a broken connection; temporary if it keeps happening."""
 
 
 def _toml_body(url: str, content_type: str, body: bytes) -> str:

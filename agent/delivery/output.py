@@ -97,6 +97,13 @@ class SpooledOutput(BufferedOutput):
     def dead_letter_count(self) -> int:
         return self.writer.dead_letters.count if self.writer else 0
 
+    def undelivered(self) -> int:
+        return len(self.spool) if self.spool is not None else 0
+
+    @property
+    def durable(self) -> bool:
+        return self.settings.directory is not None
+
     def store(self, metrics: Sequence[Metric]) -> None:
         """write(), but refused (NotStored) instead of dropping old lines when full."""
         refusal = self.full(len(metrics))

@@ -8,9 +8,10 @@ from typing import Dict, List, Optional, Protocol, Sequence
 
 from agent.config.model import Config
 from agent.engine.running import RunningInput, RunningOutput, hostname
-from agent.engine.schedule import InputSchedule
+from agent.engine.schedule import InputSchedule, stall_limit
 from agent.lineprotocol.metric import Metric
 from agent.plugin.base import NotStored, ServiceInput
+from agent.system import systemd
 
 log = logging.getLogger("agent.engine.agent")
 
@@ -22,11 +23,14 @@ class Sink(Protocol):
 
 
 class Agent:
-    """One loaded config, running. execd=True: no host tag; outputs are given by the caller."""
+    """One loaded config, running. execd=True: no host tag, no aggregators (Telegraf's own
+    apply); outputs are given by the caller. Aggregators keep their open windows in the state
+    directory, except when the caller gives the sinks (run --test): then in memory."""
 
     def __init__(self, config: Config, sinks: Optional[List[Sink]] = None,
                  execd: bool = False) -> None:
         self.config = config
+        own_sinks = sinks is not None
         host = None if execd else hostname(config.agent)
         self.inputs = [RunningInput(p, config, host) for p in config.inputs]
         if sinks is None:
@@ -38,10 +42,14 @@ class Agent:
         self.schedules: List[InputSchedule] = []
         self.broken_pipe = threading.Event()
         self._emit_lock = threading.Lock()
+        self.aggregation = _aggregation(config, self._write, own_sinks) if (
+            config.aggregators and not execd) else None
 
     def start(self) -> None:
         for sink in self.sinks:
             sink.connect()
+        if self.aggregation is not None:
+            self.aggregation.start()
         for running in self.inputs:
             try:
                 if isinstance(running.plugin, ServiceInput):
@@ -53,10 +61,12 @@ class Agent:
 
     def start_schedules(self) -> None:
         aligned = self.config.agent["round_interval"]
+        watchdog = systemd.watchdog_timeout()
         for running in self.inputs:
             schedule = InputSchedule(
                 running.label, lambda r=running: self.emit(r.gather()), running.interval,
                 aligned, running.offset, running.jitter, warn=running.log.warning,
+                stall_after=stall_limit(running.interval, watchdog), logger=running.log,
             )
             schedule.start()
             self.schedules.append(schedule)
@@ -77,6 +87,15 @@ class Agent:
     def emit(self, metrics: Sequence[Metric]) -> None:
         if not metrics:
             return
+        if self.aggregation is not None:
+            metrics, batches = self.aggregation.split(metrics)
+            self.aggregation.add(batches)
+        self._write(metrics)
+
+    def _write(self, metrics: Sequence[Metric]) -> None:
+        """Fan out to every sink (also what aggregators push)."""
+        if not metrics:
+            return
         with self._emit_lock:
             for sink in self.sinks:
                 try:
@@ -86,13 +105,18 @@ class Agent:
 
     def store(self, metrics: Sequence[Metric]) -> None:
         """Put metrics in every output, for a sender that waits for the acknowledgement:
-        raises NotStored (after trying every output) when any could not take them."""
+        raises NotStored when any could not take them (every output is asked for room
+        first, so that a refused request is in none of them)."""
         if not metrics:
             return
+        batches: list = []
+        if self.aggregation is not None:
+            metrics, batches = self.aggregation.split(metrics)
         refused: Optional[NotStored] = None
         with self._emit_lock:
-            self._check_room(len(metrics))
-            for sink in self.sinks:
+            if metrics:
+                self._check_room(len(metrics))
+            for sink in self.sinks if metrics else ():
                 try:
                     if isinstance(sink, RunningOutput):
                         sink.store(metrics)
@@ -101,7 +125,9 @@ class Agent:
                 except NotStored as err:
                     refused = refused or err
         if refused is not None:
-            raise refused
+            raise refused  # not aggregated either: the sender sends them again
+        if batches:
+            self.aggregation.add(batches)
 
     def _check_room(self, count: int) -> None:
         """Refuse before storing anywhere when an output could not take count more (a partly
@@ -118,8 +144,10 @@ class Agent:
 
     def line_tags(self, running: RunningInput) -> Optional[Dict[str, str]]:
         """What decoration adds to a line of this input, when its lines can be stored as
-        given: every sink a buffered output that takes lines as they are. (Aggregators, once
-        the agent has them, need metrics: they too must make this None.)"""
+        given: no aggregator (it needs metrics), every sink a buffered output that takes lines
+        as they are."""
+        if self.aggregation is not None:
+            return None
         if not self.outputs or len(self.outputs) != len(self.sinks):
             return None
         if not all(output.takes_lines() for output in self.outputs):
@@ -145,6 +173,8 @@ class Agent:
             _bounded(running.plugin.stop, timeout, running.log)
             if isinstance(running.plugin, ServiceInput):
                 self.emit(running.gather())  # what it read since its last gather
+        if self.aggregation is not None:
+            self.aggregation.stop(timeout)  # open windows saved (or pushed) before outputs close
         for sink in self.sinks:
             _bounded(sink.close, timeout, log)
 
@@ -169,6 +199,14 @@ class InputAccumulator:
     def add_lines(self, lines: Sequence[str]) -> None:
         self.agent.store_lines(lines)
         self.running.take_lines(len(lines))
+
+
+def _aggregation(config: Config, deliver, own_sinks: bool):
+    """Imported only for a config with aggregators (start-up stays lean without)."""
+    from agent.engine.aggregation import Aggregation
+    from agent.engine.aggstate import state_directory
+
+    return Aggregation(config, deliver, None if own_sinks else state_directory(config))
 
 
 def _bounded(call, timeout: float, logger) -> None:

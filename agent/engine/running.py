@@ -134,6 +134,7 @@ class RunningOutput:
         self.plugin.log = self.log = plugin_logger(pconf)
         self.filter = Filter(pconf.common)
         self.metrics_filtered = 0
+        self.metrics_failed = 0  # metrics write() could not take (logged)
 
     def connect(self) -> None:
         self.plugin.connect()
@@ -150,6 +151,7 @@ class RunningOutput:
         except BrokenPipeError:
             raise
         except Exception as err:  # noqa: BLE001 - a failing output must not stop gathering
+            self.metrics_failed += len(metrics)
             self.log.error("Error writing to %s: %s", self.label, err)
 
     def store(self, metrics: Sequence[Metric]) -> None:

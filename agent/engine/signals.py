@@ -9,7 +9,9 @@ from typing import Deque, Iterable, Optional
 
 
 class SignalQueue:
-    """Installs handlers that record signals; wait() returns the next one (or None on timeout)."""
+    """Installs handlers that record signals; wait() returns the next one (or None on timeout).
+
+    A signal already pending is not queued twice: a flood of signals costs no memory."""
 
     def __init__(self, signums: Iterable[int]) -> None:
         self._pending: Deque[int] = deque()
@@ -18,7 +20,8 @@ class SignalQueue:
             signal.signal(signum, self._handle)
 
     def _handle(self, signum: int, _frame: object) -> None:
-        self._pending.append(signum)
+        if signum not in self._pending:
+            self._pending.append(signum)
         self._event.set()
 
     def post(self, signum: int) -> None:

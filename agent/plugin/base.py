@@ -34,8 +34,13 @@ FILTER_OPTIONS: Tuple[Option, ...] = (
     Option("tagdrop", "tag_filter", None, "drop metrics with a tag matching: {tag = [globs]}"),
 )
 
+_MS = 0.001
+# As in Telegraf, a plugin's 0 (or "") leaves the [agent] setting in force.
+_AGENTS = dict(empty_is_default=True)
+
 COMMON_INPUT_OPTIONS: Tuple[Option, ...] = (
-    Option("interval", "duration", None, "gather interval; overrides [agent] interval"),
+    Option("interval", "duration", None, "gather interval; overrides [agent] interval",
+           minimum=_MS, **_AGENTS),
     Option("precision", "duration", None, "timestamp rounding; overrides [agent] precision"),
     Option("collection_jitter", "duration", None, "random delay before each gather"),
     Option("collection_offset", "duration", None, "fixed delay after each interval boundary"),
@@ -47,11 +52,32 @@ COMMON_INPUT_OPTIONS: Tuple[Option, ...] = (
     *FILTER_OPTIONS,
 )
 
+COMMON_AGGREGATOR_OPTIONS: Tuple[Option, ...] = (
+    Option("period", "duration", 30.0, "window length; windows are aligned to the clock "
+           "(\"24h\" ends at UTC midnight)", minimum=0.001),
+    Option("delay", "duration", 0.1, "also take metrics stamped up to this long after the end"),
+    Option("grace", "duration", 0.0, "also take metrics stamped up to this long before the "
+           "start (late ones), into the open window"),
+    Option("drop_original", "bool", False, "do not send the metrics this aggregator takes to "
+           "the outputs"),
+    Option("name_override", "str", None, "replace the name of the pushed metrics"),
+    Option("name_prefix", "str", None, "prefix the name of the pushed metrics"),
+    Option("name_suffix", "str", None, "suffix the name of the pushed metrics"),
+    Option("alias", "str", None, "name this instance in logs"),
+    Option("tags", "str_map", None, "extra tags for the pushed metrics"),
+    Option("max_series", "int", 10_000, "agent only (not in Telegraf): series kept per "
+           "window; metrics of further series are refused and counted", minimum=1),
+    *FILTER_OPTIONS,
+)
+
 COMMON_OUTPUT_OPTIONS: Tuple[Option, ...] = (
     Option("alias", "str", None, "name this instance in logs"),
-    Option("metric_batch_size", "int", None, "overrides [agent] metric_batch_size", minimum=1),
-    Option("metric_buffer_limit", "int", None, "overrides [agent] metric_buffer_limit", minimum=1),
-    Option("flush_interval", "duration", None, "overrides [agent] flush_interval"),
+    Option("metric_batch_size", "int", None, "overrides [agent] metric_batch_size", minimum=1,
+           maximum=1_000_000, **_AGENTS),
+    Option("metric_buffer_limit", "int", None, "overrides [agent] metric_buffer_limit", minimum=1,
+           maximum=1_000_000_000, **_AGENTS),
+    Option("flush_interval", "duration", None, "overrides [agent] flush_interval",
+           minimum=_MS, **_AGENTS),
     Option("flush_jitter", "duration", None, "overrides [agent] flush_jitter"),
     *FILTER_OPTIONS,
 )
@@ -65,6 +91,9 @@ class Plugin:
     description: ClassVar[str] = ""
     options: ClassVar[Tuple[Option, ...]] = ()
     sample_config: ClassVar[str] = ""
+    # (module, extra): what it imports when it runs, and the distribution's extra that
+    # installs it; `agent check` names the extra when the module is missing.
+    requires: ClassVar[Tuple[Tuple[str, str], ...]] = ()
 
     log: logging.Logger | logging.LoggerAdapter
 
@@ -199,6 +228,15 @@ class BufferedOutput(Output):
         """Lines the server refused for good (moved to the dead-letter file)."""
         return 0
 
+    def undelivered(self) -> int:
+        """Metrics it holds that no server has acknowledged yet (after close(): those left)."""
+        return 0
+
+    @property
+    def durable(self) -> bool:
+        """True when what it holds survives a restart (the disk buffer)."""
+        return False
+
     # `agent write`: validated line protocol, spooled as given.
     def takes_raw_lines(self) -> bool:
         """True when lines can be buffered as given (nothing routes by tag or rewrites)."""
@@ -219,12 +257,22 @@ class BufferedOutput(Output):
 
 class Aggregator(Plugin):
     """Telegraf's aggregator: add() every metric of a period, push() the summaries at its end,
-    then reset(). state()/restore() carry an open period across a restart."""
+    then reset(). state()/restore() carry an open period across a restart.
+
+    The engine sets max_series (the common option) before the first add(); metrics of series
+    beyond it are not kept and are counted in `refused` until reset()."""
 
     kind = "aggregators"
+    max_series: int = 10_000
+    refused: int = 0
 
     def add(self, metric: Metric) -> None:
         raise NotImplementedError
+
+    def add_many(self, metrics: Sequence[Metric]) -> None:
+        """add() each, in order; plugins may do it faster for a batch."""
+        for metric in metrics:
+            self.add(metric)
 
     def push(self) -> List[Metric]:
         raise NotImplementedError
@@ -238,3 +286,8 @@ class Aggregator(Plugin):
 
     def restore(self, state: Any) -> None:
         """Take back what state() returned, before the first add()."""
+
+    @property
+    def series_count(self) -> int:
+        """Series in the open period (for logs)."""
+        return 0

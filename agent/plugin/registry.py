@@ -17,6 +17,7 @@ INPUTS: Dict[str, str] = {
     "influxdb_v2_listener": "agent.inputs.influxdb_v2_listener:InfluxDBV2Listener",
     "internal": "agent.inputs.internal:InternalInput",
     "mem": "agent.inputs.mem:MemInput",
+    "mqtt_consumer": "agent.inputs.mqtt_consumer:MQTTConsumer",
     "postgresql": "agent.inputs.postgresql:PostgresqlInput",
     "serial": "agent.inputs.serial:SerialInput",
 }
@@ -25,9 +26,13 @@ OUTPUTS: Dict[str, str] = {
     "file": "agent.outputs.file:FileOutput",
     "influxdb": "agent.outputs.influxdb:InfluxDBOutput",
     "influxdb_v2": "agent.outputs.influxdb_v2:InfluxDBv2Output",
+    "mqtt": "agent.outputs.mqtt:MQTTOutput",
 }
 
-AGGREGATORS: Dict[str, str] = {}
+AGGREGATORS: Dict[str, str] = {
+    "basicstats": "agent.aggregators.basicstats:BasicStats",
+    "minmax": "agent.aggregators.minmax:MinMax",
+}
 
 REGISTRIES: Dict[str, Dict[str, str]] = {
     "inputs": INPUTS,

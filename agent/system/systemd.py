@@ -37,12 +37,17 @@ def reloading() -> bool:
 
 def watchdog_interval() -> float:
     """Seconds between WATCHDOG=1 pings (half of WatchdogSec), or 0 when not asked for."""
+    return watchdog_timeout() / 2
+
+
+def watchdog_timeout() -> float:
+    """WatchdogSec in seconds (systemd's WATCHDOG_USEC for this process), or 0."""
     try:
         usec = int(os.environ.get("WATCHDOG_USEC", "0"))
         pid = int(os.environ.get("WATCHDOG_PID", str(os.getpid())))
     except ValueError:
         return 0.0
-    return usec / 2e6 if usec > 0 and pid == os.getpid() else 0.0
+    return usec / 1e6 if usec > 0 and pid == os.getpid() else 0.0
 
 
 def read_credential(name: str, env: Mapping[str, str] = os.environ) -> str:

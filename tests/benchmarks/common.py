@@ -35,7 +35,7 @@ LAUNCH = Path(__file__).with_name("launch.py")
 @dataclass
 class Settings:
     quick: bool = False
-    metrics: int = 100_000  # encoding: metrics per shape
+    metrics: int = 100_000  # encoding: metrics per shape; aggregation: metrics aggregated
     repeats: int = 3  # encoding, gather: repeats (the median is reported)
     gathers: int = 2000  # gather: iterations per repeat
     runs: int = 7  # footprint: fresh processes per command

@@ -24,7 +24,7 @@ from tests.benchmarks.common import Context, Settings
 from tests.benchmarks.report import Row
 
 BENCHMARKS = ("encoding", "gather", "footprint", "steady", "write", "drain", "postgresql",
-              "listener")
+              "mqtt", "aggregation", "listener")
 
 
 def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
@@ -38,7 +38,7 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     parser.add_argument("--json-out", metavar="FILE", help="also write the JSON to FILE")
     sizes = parser.add_argument_group("sizes (defaults depend on --quick)")
     for name, help_text in (
-        ("metrics", "encoding: metrics per shape"),
+        ("metrics", "encoding: metrics per shape; aggregation: metrics"),
         ("repeats", "encoding, gather: repeats (median reported)"),
         ("gathers", "gather: mem gathers per repeat"),
         ("runs", "footprint: fresh processes per command"),

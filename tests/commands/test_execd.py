@@ -1,11 +1,14 @@
 """`agent execd` driven exactly like Telegraf's inputs.execd (tests/execd_harness.py)."""
 
 import signal
+import subprocess
+import sys
 import time
 
 import pytest
 
 from agent.lineprotocol.metric import UInt
+from agent.lineprotocol.parser import parse_metrics
 from tests.execd_harness import Execd
 
 MEM_FIELDS = 34
@@ -109,3 +112,78 @@ def test_bad_config_exits_78_with_prefixed_reasons(tmp_path):
     assert len(messages) == 2
     assert any("[inputs.mem] collect_extended" in m for m in messages)
     assert any("[inputs.nope]" in m for m in messages)
+
+
+# Floods and stuck gathers (issue 11 item 11)
+
+def test_a_newline_then_eof_at_once_still_gathers_once():
+    """`printf '\\n' | agent execd`: the gather asked for before stdin closed is done."""
+    result = subprocess.run([sys.executable, "-m", "agent", "execd"], input=b"\n",
+                            capture_output=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert [m.name for m in parse_metrics(result.stdout.decode())] == ["mem"]
+
+
+def proc_status(pid, key):
+    """A field of /proc/<pid>/status in bytes (VmRSS: now, VmHWM: the peak)."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) * 1024
+    raise KeyError(key)
+
+
+def test_a_flood_of_newlines_is_coalesced_in_bounded_memory_and_sigterm_is_prompt():
+    newlines = 12_700_000
+    with Execd(["--signal", "STDIN"]) as child:
+        child.trigger()
+        assert len(child.wait_lines(1)) == 1
+        before = proc_status(child.proc.pid, "VmRSS")
+        chunk = b"\n" * 1_000_000
+        for _ in range(newlines // len(chunk)):
+            child.proc.stdin.write(chunk)  # blocks while the agent does not read
+        child.proc.stdin.write(b"\n" * (newlines % len(chunk)))
+        child.proc.stdin.flush()
+        peak = proc_status(child.proc.pid, "VmHWM")
+        gathers = len(child.stdout_lines)
+        child.signal(signal.SIGTERM)
+        code = child.proc.wait(10)  # before: still running 20 s later, behind queued gathers
+    assert code == 0
+    assert peak - before < 20 * 1024 * 1024, f"RSS grew by {(peak - before) >> 20} MiB"
+    assert 1 <= gathers <= newlines // 1000, "triggers during a gather are coalesced"
+    assert child.unprefixed == []
+    assert [m.name for m in child.metrics()] == ["mem"] * len(child.stdout_lines)
+
+
+def sleeping_backends(postgresql):
+    return postgresql.psql("SELECT pid FROM pg_stat_activity WHERE state = 'active' AND "
+                           "query LIKE '%pg_sleep(30)%' AND pid <> pg_backend_pid()").split()
+
+
+def wait_until(condition, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.mark.parametrize("how", ["eof", "SIGTERM"])
+def test_stdin_eof_or_sigterm_end_a_gather_stuck_in_a_query(postgresql, tmp_path, how):
+    config = tmp_path / "agent.toml"
+    config.write_text(f'[[inputs.postgresql]]\naddress = "{postgresql.dsn()}"\n'
+                      'statement_timeout = "0s"\n[[inputs.postgresql.query]]\n'
+                      'sqlquery = "SELECT pg_sleep(30) AS slept"\nmeasurement = "sleepy"\n')
+    with Execd(["--config", str(config)]) as child:
+        child.trigger()
+        assert wait_until(lambda: sleeping_backends(postgresql)), "the gather is in the query"
+        if how == "eof":
+            code, _, ended_by = child.stop()  # Telegraf: close stdin, SIGTERM 5 s later
+        else:
+            child.signal(signal.SIGTERM)
+            code, ended_by = child.proc.wait(10), "SIGTERM"
+    assert (code, ended_by) == (0, how), "exits by itself, not killed after the grace period"
+    assert wait_until(lambda: not sleeping_backends(postgresql)), "the query was cancelled"
+    assert child.unprefixed == []
+    assert not [m for level, m in child.stderr_lines if level == "error"]

@@ -8,7 +8,6 @@ import pytest
 from agent.config.errors import ConfigError
 from agent.config.loader import load, parse
 from agent.config.source import DEFAULT_LABEL
-from agent.config.variables import expand_env
 from agent.plugin.options import parse_duration
 from agent.plugin.registry import INPUTS
 
@@ -30,16 +29,6 @@ def test_durations_as_telegraf_writes_them(text, seconds):
 def test_bad_durations_are_rejected(text):
     with pytest.raises(ValueError):
         parse_duration(text)
-
-
-def test_env_expansion_forms():
-    env = {"A": "alpha", "EMPTY": ""}
-    problems = []
-    text = "${A}|${B}|${B:-dflt}|${EMPTY:-dflt}|${EMPTY-dflt}|$${A}|${A:?x}|$A"
-    assert expand_env(text, env, problems.append) == "alpha||dflt|dflt||${A}|alpha|$A"
-    assert problems == []
-    expand_env("${TOKEN:?set INFLUX_TOKEN in the env file}", env, problems.append)
-    assert problems == ["${TOKEN} is not set: set INFLUX_TOKEN in the env file"]
 
 
 def test_env_is_expanded_after_parsing_so_values_cannot_inject_toml():

@@ -20,6 +20,8 @@ from agent.config.url import fetch_url, safe_url
 
 TOKEN = "tok-Url-Secret-5150"
 CONFIG = b'[agent]\nomit_hostname = true\n[[inputs.mem]]\n[[outputs.file]]\nfiles = ["stdout"]\n'
+WITH_OUTPUT = (b'[[inputs.mem]]\n' + b'# padding\n' * 2000 +
+               b'[[outputs.influxdb]]\nurls = ["http://127.0.0.1:8086"]\n')
 # path -> (status, content type, body)
 ROUTES: Dict[str, Tuple[int, str, bytes]] = {
     "/api/v2/telegrafs/ok": (200, "application/toml", CONFIG),
@@ -54,6 +56,13 @@ class Handler(BaseHTTPRequestHandler):
             self.send_response(401, f"Unauthorized {self.headers.get('Authorization')}")
             self.send_header("Content-Length", "0")
             self.end_headers()
+            return
+        if self.path == "/cut":  # the full Content-Length, then the connection closes early
+            self.send_response(200)
+            self.send_header("Content-Type", "application/toml")
+            self.send_header("Content-Length", str(len(WITH_OUTPUT)))
+            self.end_headers()
+            self.wfile.write(WITH_OUTPUT[:WITH_OUTPUT.index(b"[[outputs.influxdb]]")])
             return
         status, content_type, body = ROUTES.get(self.path, (404, "text/plain", b"no"))
         self.send_response(status)
@@ -167,6 +176,18 @@ def test_5xx_is_retried_then_temporary(server):
         fetch_url(f"{server}/503", TOKEN, attempts=3, sleep=sleeps.append)
     assert err.value.temporary and str(err.value) == f"{server}/503: HTTP 503 Service Unavailable"
     assert len(Handler.seen) == 3 and sleeps == [2, 4]
+
+
+def test_a_body_cut_off_before_its_content_length_is_refused(server):
+    """Issue 11 #3: a truncated config (here: without its [[outputs.influxdb]]) must not
+    load; it is retried like a broken connection, then a temporary failure (exit 75)."""
+    Handler.seen.clear()
+    with pytest.raises(SourceError) as err:
+        fetch_url(f"{server}/cut", TOKEN, sleep=no_sleep)
+    assert err.value.temporary and len(Handler.seen) == 3
+    cut = WITH_OUTPUT.index(b"[[outputs.influxdb]]")
+    assert str(err.value) == (f"{server}/cut: cannot fetch config: the answer was cut off "
+                              f"after {cut} of {len(WITH_OUTPUT)} bytes")
 
 
 def test_4xx_is_not_retried(server):

@@ -126,3 +126,8 @@ def test_agent_execd_does_not_need_the_outputs_credentials(tmp_path):
         capture_output=True, timeout=30, env={"PATH": "/usr/bin"})
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(b"mem ")
+
+
+def test_a_secret_of_the_wrong_type_is_not_shown():
+    (found,) = problems(v2("x").replace('token = "x"', "token = 987654321"), {})
+    assert found == "agent.toml: [outputs.influxdb_v2] token: expected a string, got integer ***"

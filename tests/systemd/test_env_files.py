@@ -79,3 +79,24 @@ def test_example_config_checks_with_its_env_file(instance):
     bare = subprocess.run(command, capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"},
                           timeout=60)
     assert bare.returncode == 78 and "INFLUX_" in bare.stderr, bare.stderr
+
+
+# The fleet examples (agent/outputs/mqtt/README.md, "Fleet recipe"): agent@ only.
+FLEET = {"sensors": "MQTT_", "collector": "MQTT_"}
+
+
+@pytest.mark.parametrize("instance", FLEET)
+def test_fleet_env_file_fits_its_config(instance):
+    env = EXAMPLES / "agent" / f"agent-{instance}.env"
+    values, commented = parse(env)
+    assert f"#AGENT_CONFIG=/etc/agent/{instance}.toml" in env.read_text().splitlines()
+    config = EXAMPLES / "agent" / f"{instance}.toml"
+    missing = referenced(config) - set(values) - commented
+    assert not missing, f"{config.name} uses {missing}, which {env.name} does not mention"
+    command = [sys.executable, "-m", "agent", "check", "--config", str(config)]
+    result = subprocess.run(command, capture_output=True, text=True,
+                            env={"PATH": "/usr/bin:/bin", **values}, timeout=60)
+    assert result.returncode == 0, result.stderr
+    bare = subprocess.run(command, capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"},
+                          timeout=60)
+    assert bare.returncode == 78 and FLEET[instance] in bare.stderr, bare.stderr

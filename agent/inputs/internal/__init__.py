@@ -1,19 +1,22 @@
 """inputs.internal: the agent's own health in Telegraf's internal_* schema.
 
 internal_agent, internal_gather (per input), internal_write (per output, plus dead_letters),
-internal_<input> for inputs that keep their own counters (e.g. internal_serial), and
-internal_process: this process's memory and CPU from psutil.
+internal_<input> for inputs that keep their own counters (e.g. internal_serial),
+internal_worker (per supervised background worker: errors, restarts, healthy) and
+internal_process: this process's memory and CPU from psutil. internal_agent adds
+worker_errors and worker_restarts (every worker since start, stopped ones included).
 """
 
 from __future__ import annotations
 
 import os
 import platform
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 from agent import __version__
 from agent.lineprotocol.metric import Metric
 from agent.plugin.base import BufferedOutput, Input
+from agent.system.worker import SUPERVISOR, Supervisor
 
 
 class InternalInput(Input):
@@ -26,12 +29,16 @@ class InternalInput(Input):
 
     agent = None
 
+    def __init__(self, supervisor: Optional[Supervisor] = None, **options: object) -> None:
+        super().__init__(**options)
+        self.supervisor = supervisor or SUPERVISOR
+
     def bind(self, agent: object) -> None:
         self.agent = agent
 
     def gather(self) -> List[Metric]:
         version = {"version": __version__, "python_version": platform.python_version()}
-        metrics = self._gathers(version) + self._writes(version)
+        metrics = self._gathers(version) + self._writes(version) + self._workers(version)
         metrics.append(self._agent(version, metrics))
         metrics.append(Metric("internal_process", _process_fields(), dict(version)))
         return metrics
@@ -62,6 +69,14 @@ class InternalInput(Input):
             metrics.append(Metric("internal_write", fields, tags))
         return metrics
 
+    def _workers(self, version: Dict[str, str]) -> List[Metric]:
+        metrics = []
+        for stats in sorted(self.supervisor.stats(), key=lambda s: str(s["worker"])):
+            fields = dict(stats)
+            tags = {"worker": str(fields.pop("worker")), **version}
+            metrics.append(Metric("internal_worker", fields, tags))
+        return metrics
+
     def _agent(self, version: Dict[str, str], metrics: List[Metric]) -> Metric:
         def total(measurement: str, field: str) -> int:
             return sum(int(m.fields.get(field, 0)) for m in metrics if m.name == measurement)
@@ -71,6 +86,8 @@ class InternalInput(Input):
             "metrics_dropped": total("internal_write", "metrics_dropped"),
             "metrics_gathered": total("internal_gather", "metrics_gathered"),
             "metrics_written": total("internal_write", "metrics_written"),
+            "worker_errors": self.supervisor.failures,
+            "worker_restarts": self.supervisor.restarts,
         }, dict(version))
 
 

@@ -9,9 +9,9 @@ until it works again, and the gather returns what the other queries gave.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Set, Tuple
 
-from agent.inputs.postgresql import dsn
+from agent.inputs.postgresql import dsn, servertag
 from agent.inputs.postgresql.connection import ConnectError, Session, Settings, Waiting
 from agent.inputs.postgresql.extras import COLLECT, MIN_VERSION, extra_metrics, extra_queries
 from agent.inputs.postgresql.queries import (
@@ -20,11 +20,18 @@ from agent.inputs.postgresql.queries import (
     telegraf_metrics,
     telegraf_queries,
 )
+from agent.inputs.postgresql.results import fetch
 from agent.lineprotocol.metric import Metric
 from agent.plugin.base import Input
 from agent.plugin.options import Option
 
 _Result = Optional[Tuple[List[str], List[tuple]]]
+
+
+_INT32 = 2 ** 31 - 1
+# statement_timeout and lock_timeout are sent in ms, PostgreSQL takes at most INT_MAX ms (24.8
+# days), and tcp_user_timeout (statement_timeout + 10 s) too: 596h stays below both.
+_PG_MS_MAX = 596 * 3600.0
 
 
 class PostgresqlError(Exception):
@@ -51,20 +58,24 @@ class PostgresqlInput(Input):
         Option("prepared_statements", "bool", True, "false for PgBouncer in transaction mode"),
         Option("max_lifetime", "duration", 0.0, "reconnect after this long; 0 = never"),
         Option("max_idle", "int", 1, "0 = disconnect after each gather (Telegraf's pool option)",
-               minimum=0),
+               minimum=0, maximum=_INT32),
         Option("max_open", "int", 1, "accepted for Telegraf configs; one connection is used",
-               minimum=0),
+               minimum=0, maximum=_INT32),
         Option("connect_timeout", "duration", 5.0, "give up connecting after this long",
-               minimum=1.0),
+               minimum=1.0, maximum=300.0),
         Option("statement_timeout", "duration", 5.0, "cancel a query after this long; 0 = "
-               "the server's setting"),
+               "the server's setting", maximum=_PG_MS_MAX),
         Option("lock_timeout", "duration", 1.0, "stop waiting for a lock after this long; 0 = "
-               "the server's setting"),
+               "the server's setting", maximum=_PG_MS_MAX),
         Option("password_file", "str", "", "file whose first line is the password"),
         Option("collect", "str_list", [], "also collect: " + ", ".join(COLLECT)),
+        Option("max_rows", "int", 10000, "rows kept of each custom query's result; the rest "
+               "are not read (a warning says so); a query may set its own", minimum=1),
         Option("query", "table_list", [], "[[inputs.postgresql.query]] custom queries: "
-               "sqlquery, script, measurement, tagvalue, timestamp, min_version, max_version"),
+               "sqlquery, script, measurement, tagvalue, timestamp, min_version, max_version, "
+               "max_rows"),
     )
+    requires = (("psycopg", "postgres"),)
     sample_config = """\
 # PostgreSQL statistics, as Telegraf's inputs.postgresql (+ custom queries, + opt-in metrics).
 [[inputs.postgresql]]
@@ -88,6 +99,8 @@ class PostgresqlInput(Input):
   # password_file = "${CREDENTIALS_DIRECTORY}/pgpassword"
   ## Opt-in metrics: database_size, activity, locks, replication, wal.
   # collect = ["database_size", "activity", "locks", "replication", "wal"]
+  ## Rows kept of each custom query's result (memory stays bounded); more: a warning.
+  # max_rows = 10000
 
   ## Custom queries (Telegraf's postgresql_extensible). Version numbers are
   ## server_version_num / 100: 15.2 -> 1500. max_version is the first version NOT queried.
@@ -98,12 +111,13 @@ class PostgresqlInput(Input):
   #   timestamp = ""
   #   min_version = 1000
   #   max_version = 0
+  #   max_rows = 0  # 0: the plugin's max_rows
 """
 
     def __init__(self, connect: Optional[Callable[..., Any]] = None, **options: Any) -> None:
         super().__init__(**options)
         self.address = dsn.normalize(self.address)
-        self.server = dsn.server_tag(self.address, self.outputaddress)
+        self.server = servertag.server_tag(self.address, self.outputaddress)
         self.connection_db = dsn.connection_database(self.server)
         self.queries = parse_custom_queries(self.query)
         settings = Settings(
@@ -111,14 +125,19 @@ class PostgresqlInput(Input):
             self.lock_timeout, self.prepared_statements, self.max_lifetime, self.password_file)
         self.session = Session(settings, connect=connect)
         self._failing: Dict[str, str] = {}  # query label -> the error logged for it
+        self._truncated: Set[str] = set()  # queries whose row cap has been warned about
         self._stopping = False
 
     @classmethod
     def check_options(cls, options: Dict[str, Any]) -> Iterator[Tuple[str, str]]:
         try:
-            dsn.parse(dsn.normalize(options.get("address") or ""))
+            params = dsn.parse(dsn.normalize(options.get("address") or ""))
         except dsn.AddressError as err:
             yield "address", f"cannot be parsed: {err}"
+            params = {}
+        for key in params:
+            if dsn.is_secret(key) and key not in dsn.SECRET_KEYS:
+                yield "address", f"libpq keywords are lower case: {key.lower()}, not {key}"
         for item in options.get("collect") or ():
             if item not in COLLECT:
                 yield "collect", f"unknown item {item!r} (available: {', '.join(COLLECT)})"
@@ -199,18 +218,18 @@ class PostgresqlInput(Input):
                 self._query_failed(label, f"{label}: cannot read script {query.script}: "
                                    f"{err.strerror}")
                 continue
-            result = self._run(conn, label, sql, None)
+            result = self._run(conn, label, sql, None, query.max_rows or self.max_rows)
             if result:
                 metrics.extend(query.metrics(*result, self.server, self.connection_db))
 
-    def _run(self, conn: Any, label: str, sql: str, params: Optional[list]) -> _Result:
-        """(columns, rows); None after logging a failed query; _Lost if the connection broke."""
+    def _run(self, conn: Any, label: str, sql: str, params: Optional[list],
+             max_rows: int = 0) -> _Result:
+        """(columns, rows); None after logging a failed query; _Lost if the connection broke.
+        With max_rows, rows are streamed and no more than that are read."""
         import psycopg
 
         try:
-            cursor = conn.execute(sql, params or None)
-            columns = [column.name for column in cursor.description or ()]
-            rows = cursor.fetchall() if cursor.description else []
+            columns, rows = fetch(psycopg, conn, sql, params, max_rows + 1 if max_rows else 0)
         except psycopg.Error as err:
             if conn.closed or conn.broken:
                 raise _Lost(self.session.describe("lost the connection to", err)) from None
@@ -218,12 +237,29 @@ class PostgresqlInput(Input):
             return None
         if self._failing.pop(label, None) is not None:
             self.log.info("%s works again", label)
+        if max_rows:
+            self._cap(label, rows, max_rows)
         return columns, rows
 
+    def _cap(self, label: str, rows: List[tuple], max_rows: int) -> None:
+        """Keep max_rows rows; say so once per query until it fits again."""
+        if len(rows) <= max_rows:
+            self._truncated.discard(label)
+            return
+        del rows[max_rows:]
+        message = (f"{label} returned more than max_rows = {max_rows} rows; only the first "
+                   f"{max_rows} are kept (aggregate or LIMIT in the query, or raise max_rows)")
+        if label in self._truncated:
+            self.log.debug("%s", message)
+        else:
+            self._truncated.add(label)
+            self.log.warning("%s", message)
+
     def _query_failed(self, label: str, message: str) -> None:
-        """Log a failing query once, until it works again."""
-        if label in self._failing:
+        """Log a failing query once, until it works again (not the one stop() cancelled)."""
+        if label in self._failing or self._stopping:
             self.log.debug("%s", message)
             return
         self._failing[label] = message
         self.log.error("%s", message)
+

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from agent.inputs.postgresql import dsn
+from agent.system.backoff import Backoff
 
 APPLICATION_NAME = "agent"
 # Types loaded as Python values; every other type comes back as PostgreSQL's text, which is
@@ -43,19 +44,23 @@ class Settings:
     password_file: str = ""
 
 
-class Backoff:
-    """Delays between reconnect attempts: 1 s, doubling, at most 60 s, and never so long that
-    two gathers in a row are skipped (gathers are what retry, so collection resumes within two
-    intervals of the server coming back)."""
+class ReconnectBackoff:
+    """When to try reconnecting: the one Backoff (1 s, doubling, at most 60 s), never so long
+    that two gathers in a row are skipped (gathers are what retry, so collection resumes
+    within two intervals of the server coming back)."""
 
     def __init__(self, first: float = 1.0, maximum: float = 60.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        self.first, self.maximum, self.clock = first, maximum, clock
-        self.failures = 0
+        self.delays = Backoff(first=first, cap=maximum)
+        self.clock = clock
         self.since = 0.0
         self._next = 0.0
         self._last_gather: Optional[float] = None
         self._period = math.inf
+
+    @property
+    def failures(self) -> int:
+        return self.delays.failures
 
     def gathering(self) -> None:
         """Called at the start of each gather: learns the time between gathers."""
@@ -71,17 +76,15 @@ class Backoff:
     def failed(self) -> bool:
         """Count a failure; True when it is the first of an outage."""
         now = self.clock()
-        self.failures += 1
-        if self.failures == 1:
+        if self.failures == 0:
             self.since = now
-        delay = min(self.first * 2 ** (self.failures - 1), self.maximum, 1.5 * self._period)
-        self._next = now + delay
+        self._next = now + min(self.delays.next_delay(), 1.5 * self._period)
         return self.failures == 1
 
     def succeeded(self) -> Tuple[int, float]:
         """Reset; returns (failures, seconds) of the outage that just ended, (0, 0) if none."""
         ended = (self.failures, self.clock() - self.since if self.failures else 0.0)
-        self.failures = 0
+        self.delays.reset()
         return ended
 
 
@@ -91,7 +94,7 @@ class Session:
     def __init__(self, settings: Settings, connect: Optional[Callable[..., Any]] = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.settings = settings
-        self.backoff = Backoff(clock=clock)
+        self.backoff = ReconnectBackoff(clock=clock)
         self.clock = clock
         self._connect = connect
         self.conn: Any = None
@@ -142,7 +145,8 @@ class Session:
         if "database" in params:  # pgx's other name for dbname
             params.setdefault("dbname", params.pop("database"))
         libpq = {k: v for k, v in params.items() if k in known}
-        runtime = [(k, v) for k, v in params.items() if k not in known]
+        # (A secret under a spelling libpq does not know is never sent as a setting.)
+        runtime = [(k, v) for k, v in params.items() if k not in known and not dsn.is_secret(k)]
         settings = self.settings
         libpq.setdefault("connect_timeout", str(max(1, math.ceil(settings.connect_timeout))))
         libpq.setdefault("fallback_application_name", APPLICATION_NAME)

@@ -86,6 +86,7 @@ class CustomQuery:
     timestamp: str = ""
     min_version: int = 0
     max_version: int = 0
+    max_rows: int = 0  # 0: the plugin's max_rows
 
     @property
     def tag_columns(self) -> frozenset:
@@ -159,7 +160,7 @@ def _tag_text(value: Any) -> Optional[str]:
 
 QUERY_KEYS = {
     "sqlquery": str, "script": str, "measurement": str, "tagvalue": str, "timestamp": str,
-    "min_version": int, "max_version": int,
+    "min_version": int, "max_version": int, "max_rows": int,
 }
 
 
@@ -181,5 +182,7 @@ def custom_query_problems(tables: Sequence[Any]) -> Iterator[Tuple[str, str]]:
                 yield f"{where}.{key}", f"unknown option {key!r}{hint}"
             elif isinstance(value, bool) or not isinstance(value, kind):
                 yield f"{where}.{key}", f"expected {'an integer' if kind is int else 'a string'}"
+            elif key == "max_rows" and value < 0:
+                yield f"{where}.{key}", f"must be at least 0 (0: the plugin's), got {value}"
         if not table.get("sqlquery") and not table.get("script"):
             yield where, "needs sqlquery (or script, a file with the SQL)"

@@ -19,13 +19,16 @@ from agent.inputs.serial.mhz19 import MHZ19
 from agent.inputs.serial.pms5003 import PMS5003
 from agent.inputs.serial.port import Opener, Port, PortSettings
 from agent.inputs.serial.protocol import Protocol
-from agent.inputs.serial.reader import Backoff, Reader
+from agent.inputs.serial.reader import Reader
 from agent.inputs.serial.reduce import MODES, Reducer
 from agent.inputs.serial.sds011 import SDS011
 from agent.inputs.serial.textformats import FORMATS, check_regex, make_parser
 from agent.lineprotocol.metric import Metric
+from agent.plugin import extras
 from agent.plugin.base import Accumulator, ServiceInput
 from agent.plugin.options import Option
+from agent.system.backoff import Backoff
+from agent.system.worker import Supervisor
 
 __all__ = ["STATS", "SerialInput"]
 
@@ -41,7 +44,7 @@ class SerialInput(ServiceInput):
     options = (
         Option("port", "str", "", "device path (/dev/serial0, /dev/serial/by-id/...) or pyserial "
                "URL (rfc2217://, socket://)"),
-        Option("baud_rate", "int", 9600, "bits per second", minimum=1),
+        Option("baud_rate", "int", 9600, "bits per second", minimum=1, maximum=12_000_000),
         Option("data_bits", "int", 8, "5, 6, 7 or 8"),
         Option("parity", "str", "N", "N (none), E (even), O (odd), M (mark), S (space)",
                choices=("N", "E", "O", "M", "S")),
@@ -51,11 +54,11 @@ class SerialInput(ServiceInput):
                "gather); empty: mhz19 and sds011 passive, the others active",
                choices=("", "active", "passive")),
         Option("timeout", "duration", 1.0, "how long a gather waits for a passive sensor's "
-               "answer; also the write timeout", minimum=0.001),
+               "answer; also the write timeout", minimum=0.001, maximum=60.0),
         Option("reduce", "str", "all", "all (every reading), last, or mean (mean, min, max, "
                "count per field)", choices=MODES),
         Option("max_readings", "int", 10000, "readings kept between gathers (reduce = all); "
-               "beyond, the oldest are dropped", minimum=1),
+               "beyond, the oldest are dropped", minimum=1, maximum=1_000_000),
         Option("data_format", "str", "influx", "lines: influx, kv, csv, json or regex",
                choices=FORMATS),
         Option("csv_column_names", "str_list", None, "csv: column names; empty: from the "
@@ -63,8 +66,10 @@ class SerialInput(ServiceInput):
         Option("csv_delimiter", "str", ",", "csv: the separator between columns"),
         Option("regex", "str", "", "regex: a regular expression with named groups"),
         Option("tag_keys", "str_list", None, "kv, csv, json, regex: keys that become tags"),
-        Option("max_line_length", "size", 4096, "lines: longer lines are dropped", minimum=16),
+        Option("max_line_length", "size", 4096, "lines: longer lines are dropped", minimum=16,
+               maximum=16 * 2 ** 20),
     )
+    requires = (("serial", "serial"),)  # pyserial
     sample_config = """\
 # Sensors on a serial port (UART or USB): text lines, MH-Z19, PMS5003, SDS011.
 [[inputs.serial]]
@@ -91,9 +96,11 @@ class SerialInput(ServiceInput):
 
     def __init__(self, opener: Optional[Opener] = None,
                  clock: Callable[[], int] = time.time_ns,
-                 backoff: Tuple[float, float] = (1.0, 30.0), **options: object) -> None:
+                 backoff: Tuple[float, float] = (1.0, 30.0),
+                 supervisor: Optional[Supervisor] = None, **options: object) -> None:
         super().__init__(**options)
         self._opener = opener
+        self._supervisor = supervisor
         self._clock = clock
         self._backoff = backoff
         self._counters = Counters()
@@ -135,7 +142,9 @@ class SerialInput(ServiceInput):
         settings = PortSettings(self.port, self.baud_rate, self.data_bits, self.parity,
                                 self.stop_bits, write_timeout=self.timeout)
         self._reader = Reader(Port(settings, self._opener), self._protocol, self._deliver,
-                              self._counters, self.log, self._clock, Backoff(*self._backoff))
+                              self._counters, self.log, self._clock,
+                              Backoff(first=self._backoff[0], cap=self._backoff[1]),
+                              self._supervisor)
         self._reader.start()
 
     def gather(self) -> List[Metric]:
@@ -161,7 +170,7 @@ class SerialInput(ServiceInput):
             return FRAME_PROTOCOLS[self.protocol](self._counters, self.mode)
         parser = make_parser(self.data_format, LinesProtocol.name, self.tag_keys or (),
                              self.csv_column_names or (), self.csv_delimiter, self.regex)
-        return LinesProtocol(self._counters, parser, self.max_line_length)
+        return LinesProtocol(self._counters, parser, self.max_line_length, self.log)
 
     def _deliver(self, metrics: List[Metric]) -> None:
         """Called by the reader thread with freshly stamped readings."""
@@ -202,5 +211,5 @@ def _require_pyserial() -> None:
     try:
         import serial  # noqa: F401 - pyserial, imported only when a serial input runs
     except ImportError:
-        raise RuntimeError("pyserial is not installed: pip install 'agent[serial]' "
-                           "(or apt install python3-serial)") from None
+        raise RuntimeError("pyserial is not installed: " + extras.install_hint("serial")
+                           + " or apt install python3-serial") from None

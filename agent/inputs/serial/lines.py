@@ -7,6 +7,7 @@ first line end after an open is dropped. A line longer than max_line_length is d
 
 from __future__ import annotations
 
+import logging
 from typing import List, Tuple
 
 from agent.inputs.serial.counters import Counters
@@ -71,10 +72,13 @@ class LinesProtocol(Protocol):
 
     name = "serial"
 
-    def __init__(self, counters: Counters, parser: TextParser, max_length: int = 4096) -> None:
+    def __init__(self, counters: Counters, parser: TextParser, max_length: int = 4096,
+                 log=None) -> None:
         super().__init__(counters)
         self.parser = parser
         self.splitter = LineSplitter(counters, max_length)
+        self.log = log or logging.getLogger("agent.inputs.serial")
+        self._unexpected: set = set()  # kinds of parser failure other than ValueError, logged
 
     def reset(self) -> bytes:
         self.splitter.reset()
@@ -86,12 +90,16 @@ class LinesProtocol(Protocol):
         lines = self.splitter.feed(data)
         if self.splitter.discarded:
             # A board that resets on open prints its CSV header first: keep it if it is one.
-            self.parser.offer_header(self.splitter.discarded.decode("utf-8", "replace"))
+            self._guarded(self.parser.offer_header, self.splitter.discarded)
             self.splitter.discarded = b""
         for after, line in lines:
             try:
                 metric = parse(line.decode("utf-8", "replace"))
             except ValueError:
+                bad += 1
+                continue
+            except Exception as err:  # noqa: BLE001 - one line never stops the reader
+                self._unexpected_error(err)
                 bad += 1
                 continue
             ok += 1
@@ -102,3 +110,18 @@ class LinesProtocol(Protocol):
         if bad:
             self.counters.add("lines_bad_parse", bad)
         return readings
+
+    def _guarded(self, call, line: bytes) -> None:
+        try:
+            call(line.decode("utf-8", "replace"))
+        except Exception as err:  # noqa: BLE001 - a bad first line is only a bad line
+            self._unexpected_error(err)
+
+    def _unexpected_error(self, err: Exception) -> None:
+        """The parsers raise only ValueError (tests fuzz them); anything else is a bug, said
+        once per kind of error, and the line counts as a bad parse."""
+        kind = type(err).__name__
+        if kind not in self._unexpected:
+            self._unexpected.add(kind)
+            self.log.warning("%s failed on a line (%s: %.200s); counted in lines_bad_parse, "
+                             "reading on", type(self.parser).__name__, kind, err)

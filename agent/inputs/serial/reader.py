@@ -3,7 +3,6 @@ stamps each reading with the time its last byte arrived, hands readings to a sin
 
 from __future__ import annotations
 
-import threading
 import time
 from typing import Callable, List, Optional
 
@@ -11,58 +10,50 @@ from agent.inputs.serial.counters import Counters
 from agent.inputs.serial.port import Port, PortError
 from agent.inputs.serial.protocol import Protocol, Reading
 from agent.lineprotocol.metric import Metric
+from agent.system.backoff import Backoff
+from agent.system.worker import Supervisor, Worker
 
-
-class Backoff:
-    """Delays between reopen attempts: first, doubling up to limit; reset when healthy."""
-
-    def __init__(self, first: float = 1.0, limit: float = 30.0) -> None:
-        self.first = first
-        self.limit = limit
-        self._next = first
-
-    def next(self) -> float:
-        delay, self._next = self._next, min(self._next * 2, self.limit)
-        return delay
-
-    def reset(self) -> None:
-        self._next = self.first
+# A read returns within the port's read timeout (0.5 s) even when the device is silent: a read
+# (or a parse) busy for this long is a hung driver, reported as stuck to the watchdog.
+STALL_AFTER = 30.0
 
 
 class Reader:
-    """One thread per port. A read error closes the port and logs one warning; reopening is
-    retried with backoff (reset once data flows) and logged at debug level; when data flows
-    again, one info line says so."""
+    """One supervised worker per port. A read error closes the port and logs one warning;
+    reopening is retried with backoff (reset once data flows) and logged at debug level; when
+    data flows again, one info line says so. Anything unexpected (a bug, not the port) is the
+    worker's: logged with context, counted, and the reader restarts with its own backoff."""
 
     def __init__(self, port: Port, protocol: Protocol, sink: Callable[[List[Metric]], None],
                  counters: Counters, log, clock: Callable[[], int] = time.time_ns,
-                 backoff: Optional[Backoff] = None) -> None:
+                 backoff: Optional[Backoff] = None,
+                 supervisor: Optional[Supervisor] = None) -> None:
         self.port = port
         self.protocol = protocol
         self.sink = sink
         self.counters = counters
         self.log = log
         self.clock = clock
-        self.backoff = backoff or Backoff()
+        self.backoff = backoff or Backoff(first=1.0, cap=30.0)
         self.byte_ns = port.settings.byte_ns
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True,
-                                        name=f"serial {port.settings.url}")
+        self.worker = Worker(f"serial {port.settings.url}", self._run, logger=log,
+                             stall_after=STALL_AFTER, supervisor=supervisor)
         self._failing = False  # an outage has been logged; cleared when data flows again
         self._was_open = False
         self._last_time = 0
 
     def start(self) -> None:
-        """Try to open right away (so a first gather can already ask), then read in a thread."""
-        self._open()
-        self._thread.start()
+        """Try to open right away (so a first gather can already ask), then read in a worker
+        (started even when that first open fails unexpectedly: the worker retries it)."""
+        try:
+            self._open()
+        finally:
+            self.worker.start()
 
     def stop(self, timeout: float = 0.9) -> None:
-        self._stopping.set()
+        self.worker.stopping.set()
         self.port.cancel_read()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
-        if not self._thread.is_alive():
+        if self.worker.stop(timeout):
             self.port.close()
 
     def write(self, data: bytes) -> bool:
@@ -74,18 +65,19 @@ class Reader:
             return False
         return True
 
-    def _run(self) -> None:
+    def _run(self, worker: Worker) -> None:
         try:
-            while not self._stopping.is_set():
-                if not self.port.is_open:  # absent at start, or lost: wait, then try again
-                    self._stopping.wait(self.backoff.next())
-                    if self._stopping.is_set() or not self._open():
-                        continue
+            while not worker.stopping.is_set():
+                # Absent at start, or lost: wait, then try again.
+                if not self.port.is_open and (worker.sleep(self.backoff.next_delay())
+                                              or not self._open()):
+                    continue
                 try:
-                    data = self.port.read()
+                    data = self.port.read()  # returns within the read timeout
                 except PortError as err:
                     self._lost(err)
                     continue
+                worker.beat()
                 if data:
                     self._received(data, self.clock())
         finally:

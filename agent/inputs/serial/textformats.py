@@ -4,6 +4,11 @@ Outside line protocol, integral text becomes an int and other numbers a float; A
 inf and ovf (and empty values) are dropped; other text stays a string. Once a field has been a
 float, later integral values of it are floats too, so "21" after "21.5" cannot turn into a
 type conflict in InfluxDB.
+
+Hostile input: every parser raises ValueError and nothing else for a line it cannot take (one
+`lines_bad_parse`), whatever the line holds: a number beyond float64 is refused (not turned
+into an OverflowError or an infinity), JSON deeper than MAX_DEPTH is refused before it is
+parsed (no RecursionError), and numbers are converted in linear time.
 """
 
 from __future__ import annotations
@@ -22,19 +27,35 @@ _NOT_NUMBERS = frozenset({"nan", "inf", "infinity", "ovf"})
 _KV_SPLIT = re.compile(r"[\s,]+")
 _KV_PAIR = re.compile(r"([^=:]+)[=:](.*)")
 _MAX_FLOAT_FIELDS = 1024
+_INT64_DIGITS = 19  # more digits than this never fit an int64: converted as a float instead
+MAX_DEPTH = 32  # JSON nesting accepted (objects and arrays)
+_JSON_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"?|[\[\]{}]')
 
 
 def convert(text: str):
-    """A field value from text: int, float or str; None to drop it (nan, inf, ovf, empty)."""
+    """A field value from text: int, float or str; None to drop it (nan, inf, ovf, empty).
+    ValueError for a number beyond float64's range."""
     text = text.strip()
     if _INT.fullmatch(text):
-        value = int(text)
-        return value if INT64_MIN <= value <= INT64_MAX else float(value)
+        if len(text.lstrip("+-")) <= _INT64_DIGITS:
+            value = int(text)
+            if INT64_MIN <= value <= INT64_MAX:
+                return value
+        return _finite(float(text), text)  # float() is linear; int() of a long text is not
     if _FLOAT.fullmatch(text):
-        return float(text)
+        return _finite(float(text), text)
     if not text or text.lstrip("+-").lower() in _NOT_NUMBERS:
         return None
     return text
+
+
+def _finite(value: float, text: str) -> float:
+    if value in (_INF, -_INF):
+        raise ValueError(f"number out of range: {text if len(text) <= 20 else text[:20] + '...'}")
+    return value
+
+
+_INF = float("inf")
 
 
 class TextParser:
@@ -137,8 +158,9 @@ class JSONParser(TextParser):
     typed = True
 
     def pairs(self, line: str) -> List[Tuple[str, object]]:
+        _check_depth(line)
         try:
-            document = json.loads(line)
+            document = json.loads(line, parse_int=_json_int, parse_float=_json_float)
         except ValueError as err:
             raise ValueError(f"invalid JSON: {err}") from None
         if not isinstance(document, dict):
@@ -188,8 +210,41 @@ def check_regex(pattern: str) -> Optional[str]:
 def _is_header(cells: List[str]) -> bool:
     names = [c for c in cells if c]
     return (len(names) == len(cells) and len(set(names)) == len(names)
-            and all(not isinstance(convert(c), (int, float)) and c.lower() not in _NOT_NUMBERS
-                    for c in names))
+            and all(not _is_number(c) and c.lower() not in _NOT_NUMBERS for c in names))
+
+
+def _is_number(text: str) -> bool:
+    try:
+        return isinstance(convert(text), (int, float))
+    except ValueError:
+        return True  # a number, if out of range
+
+
+def _check_depth(line: str) -> None:
+    """ValueError when JSON nests deeper than MAX_DEPTH (brackets inside strings aside)."""
+    if line.count("[") + line.count("{") <= MAX_DEPTH:
+        return  # the usual case, without a scan
+    depth = 0
+    for token in _JSON_TOKENS.findall(line):
+        if token in ("[", "{"):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise ValueError(f"JSON nested deeper than {MAX_DEPTH} levels")
+        elif token in ("]", "}"):
+            depth -= 1
+
+
+def _json_int(text: str):
+    """JSON integers: int64 as int, bigger as float (converted in linear time), or refused."""
+    if len(text.lstrip("-")) <= _INT64_DIGITS:
+        value = int(text)
+        if INT64_MIN <= value <= INT64_MAX:
+            return value
+    return _finite(float(text), text)
+
+
+def _json_float(text: str) -> float:
+    return _finite(float(text), text)
 
 
 def _flatten(value: Dict[str, object], prefix: str):
@@ -209,6 +264,4 @@ def _json_value(value):
         return None
     if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
         return None
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value if INT64_MIN <= value <= INT64_MAX else float(value)
     return value

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import BinaryIO, List, Sequence
+import os
+from typing import Any, BinaryIO, Dict, Iterator, List, Sequence, Tuple
 
 from agent.lineprotocol.metric import Metric
 from agent.lineprotocol.serializer import Serializer
@@ -15,7 +16,8 @@ class FileOutput(Output):
     name = "file"
     description = "Line protocol to stdout or files (Telegraf's outputs.file, data_format influx)"
     options = (
-        Option("files", "str_list", ["stdout"], 'where to write: "stdout" and/or file paths'),
+        Option("files", "str_list", ["stdout"], 'where to write: "stdout" and/or file paths; '
+               'empty = stdout', empty_is_default=True),
         Option("data_format", "str", "influx", "only influx is supported", choices=("influx",)),
         Option("influx_uint_support", "bool", False, "write unsigned integers with a u suffix"),
         Option("influx_sort_fields", "bool", False, "sort fields by key"),
@@ -29,6 +31,16 @@ class FileOutput(Output):
   data_format = "influx"
   # influx_uint_support = false
 """
+
+    @classmethod
+    def check_options(cls, options: Dict[str, Any]) -> Iterator[Tuple[str, str]]:
+        for target in options["files"]:
+            if not target:
+                yield "files", 'an empty path (use "stdout" or a file path)'
+            elif target != "stdout" and os.path.isdir(target):
+                yield "files", f"{target} is a directory; name a file in it"
+            elif target != "stdout" and not os.path.isdir(os.path.dirname(target) or "."):
+                yield "files", f"{target}: no directory {os.path.dirname(target)}"
 
     def __init__(self, **options: object) -> None:
         super().__init__(**options)
@@ -45,7 +57,10 @@ class FileOutput(Output):
             if target == "stdout":
                 self._streams.append(stdio.metrics_stdout())
             else:
-                stream = open(target, "ab")  # noqa: SIM115 - kept open until close()
+                try:
+                    stream = open(target, "ab")  # noqa: SIM115 - kept open until close()
+                except OSError as err:
+                    raise OSError(f"outputs.file: cannot open {target}: {err.strerror}") from None
                 self._owned.append(stream)
                 self._streams.append(stream)
 

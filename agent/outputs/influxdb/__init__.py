@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import base64
-from typing import Dict, Optional
+from typing import Any, Dict, Iterator, Optional, Tuple
 from urllib.parse import quote, urlencode
 
 from agent.common.http import Failover, body_bytes, response_outcome
-from agent.common.tls import HTTP_OPTIONS, pool_manager
+from agent.common.tls import HTTP_OPTIONS, pool_manager, tls_file_problems
 from agent.delivery.output import SpooledOutput
 from agent.delivery.policy import RETRY, Outcome
 from agent.plugin.options import Option
@@ -17,17 +17,19 @@ class InfluxDBOutput(SpooledOutput):
     name = "influxdb"
     description = "InfluxDB 1.x /write (Telegraf's outputs.influxdb), via a disk spool"
     options = (
-        Option("urls", "str_list", ["http://localhost:8086"], "InfluxDB URLs; failover in order"),
-        Option("database", "str", "telegraf", "database to write to"),
-        Option("database_tag", "str", "", "take the database from this tag when present"),
+        Option("urls", "url_list", ["http://localhost:8086"], "InfluxDB URLs; failover in order; "
+               "empty = the default", empty_is_default=True),
+        Option("database", "line", "telegraf", "database to write to"),
+        Option("database_tag", "line", "", "take the database from this tag when present"),
         Option("exclude_database_tag", "bool", False, "drop database_tag before writing"),
-        Option("retention_policy", "str", "", "retention policy; empty = the default"),
+        Option("retention_policy", "line", "", "retention policy; empty = the default"),
         Option("username", "str", "", "HTTP basic auth user", secret=True),
         Option("password", "str", "", "HTTP basic auth password", secret=True),
         Option("skip_database_creation", "bool", False, "do not CREATE DATABASE at start"),
         *HTTP_OPTIONS,
     )
     route_options = ("database_tag", "exclude_database_tag")
+    requires = (("urllib3", "influx"),)  # installed with influxdb-client
     sample_config = """\
 # InfluxDB 1.x. Metrics wait in a disk buffer while the server is unreachable.
 [[outputs.influxdb]]
@@ -38,6 +40,10 @@ class InfluxDBOutput(SpooledOutput):
   # skip_database_creation = false
   # content_encoding = "gzip"
 """
+
+    @classmethod
+    def check_options(cls, options: Dict[str, Any]) -> Iterator[Tuple[str, str]]:
+        yield from tls_file_problems(options)
 
     def identity(self) -> str:
         return f"{','.join(self.urls)}|{self.database}|{self.retention_policy}"

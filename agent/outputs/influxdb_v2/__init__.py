@@ -9,10 +9,10 @@ knows (urllib3's among them) to WARNING, so we put every level back as it was.
 from __future__ import annotations
 
 import logging
-from typing import Dict, List
+from typing import Any, Dict, Iterator, List, Tuple
 
 from agent.common.http import Failover, body_bytes, error_text
-from agent.common.tls import HTTP_OPTIONS
+from agent.common.tls import HTTP_OPTIONS, tls_file_problems
 from agent.delivery.output import SpooledOutput
 from agent.delivery.policy import RETRY, Outcome, classify
 from agent.plugin.options import Option
@@ -22,15 +22,17 @@ class InfluxDBv2Output(SpooledOutput):
     name = "influxdb_v2"
     description = "InfluxDB v2 API /api/v2/write (Telegraf's outputs.influxdb_v2), via a disk spool"
     options = (
-        Option("urls", "str_list", ["http://localhost:8086"], "InfluxDB URLs; failover in order"),
-        Option("token", "str", "", "API token", secret=True),
-        Option("organization", "str", "", "organization name"),
-        Option("bucket", "str", "", "bucket to write to"),
-        Option("bucket_tag", "str", "", "take the bucket from this tag when present"),
+        Option("urls", "url_list", ["http://localhost:8086"], "InfluxDB URLs; failover in order; "
+               "empty = the default", empty_is_default=True),
+        Option("token", "line", "", "API token", secret=True),
+        Option("organization", "line", "", "organization name"),
+        Option("bucket", "line", "", "bucket to write to"),
+        Option("bucket_tag", "line", "", "take the bucket from this tag when present"),
         Option("exclude_bucket_tag", "bool", False, "drop bucket_tag before writing"),
         *HTTP_OPTIONS,
     )
     route_options = ("bucket_tag", "exclude_bucket_tag")
+    requires = (("influxdb_client", "influx"),)
     sample_config = """\
 # InfluxDB v2 API. Metrics wait in a disk buffer while the server is unreachable.
 [[outputs.influxdb_v2]]
@@ -40,6 +42,10 @@ class InfluxDBv2Output(SpooledOutput):
   bucket = "${INFLUX_BUCKET}"
   # content_encoding = "gzip"
 """
+
+    @classmethod
+    def check_options(cls, options: Dict[str, Any]) -> Iterator[Tuple[str, str]]:
+        yield from tls_file_problems(options)
 
     def identity(self) -> str:
         return f"{','.join(self.urls)}|{self.organization}|{self.bucket}"

@@ -4,6 +4,9 @@ the output. Each test works in databases of its own."""
 
 import itertools
 import logging
+import os
+import subprocess
+import sys
 import threading
 import time
 
@@ -255,6 +258,63 @@ def test_custom_queries_with_tags_timestamp_and_version_bounds(postgresql, datab
     scripted = [m for m in metrics if m.fields.get("origin") == "from script"]
     assert [m.name for m in scripted] == ["postgresql"]
     assert not [m for m in metrics if "too_new" in m.fields or "too_old" in m.fields]
+
+
+# Row caps (issue 11 item 16b): a custom query returning 1 M rows took 1.2 GB
+
+MILLION = "SELECT g AS n, repeat('x', 40) AS pad FROM generate_series(1, 1000000) g"
+
+
+def test_max_rows_caps_a_custom_query_with_one_warning_and_the_session_goes_on(
+        postgresql, caplog):
+    caplog.set_level(logging.DEBUG, logger=LOGGER)
+    queries = [{"sqlquery": MILLION, "measurement": "big"},
+               {"sqlquery": "SELECT g AS n FROM generate_series(1, 5) g", "measurement": "own",
+                "max_rows": 3},
+               {"sqlquery": "SELECT g AS n FROM generate_series(1, 5) g", "measurement": "fits"}]
+    plugin = make_input(postgresql, query=queries, max_rows=1000)
+    try:
+        for _ in range(2):
+            metrics = plugin.gather()
+            counts = {name: sum(m.name == name for m in metrics) for name in ("big", "own", "fits")}
+            assert counts == {"big": 1000, "own": 3, "fits": 5}
+            assert [m.fields["n"] for m in metrics if m.name == "big"] == list(range(1, 1001))
+            assert any(m.name == "postgresql" for m in metrics), "the other queries still ran"
+    finally:
+        plugin.stop()
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert sorted(warnings) == [
+        "query #1 (big) returned more than max_rows = 1000 rows; only the first 1000 are kept "
+        "(aggregate or LIMIT in the query, or raise max_rows)",
+        "query #2 (own) returned more than max_rows = 3 rows; only the first 3 are kept "
+        "(aggregate or LIMIT in the query, or raise max_rows)",
+    ], "once per query, not per gather"
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert postgresql.psql("SELECT count(*) FROM pg_stat_activity WHERE query LIKE "
+                           "'%generate_series(1, 1000000)%' AND state = 'active' "
+                           "AND pid <> pg_backend_pid()") == "0", "the rest was cancelled"
+
+
+def test_a_million_row_query_costs_bounded_memory_in_the_agent(postgresql, tmp_path):
+    config = tmp_path / "agent.toml"
+    config.write_text(f'[[inputs.postgresql]]\naddress = "{postgresql.dsn()}"\n'
+                      f'[[inputs.postgresql.query]]\nsqlquery = "{MILLION}"\n'
+                      'measurement = "big"\n')
+    out, err = tmp_path / "out.lp", tmp_path / "err.log"
+    with open(out, "wb") as stdout, open(err, "wb") as stderr:
+        proc = subprocess.Popen([sys.executable, "-m", "agent", "run", "--test", "--config",
+                                 str(config)], stdout=stdout, stderr=stderr)
+        guard = threading.Timer(120, proc.kill)  # a hung agent fails the test, not the suite
+        guard.start()
+        _, status, usage = os.wait4(proc.pid, 0)  # this child's own peak RSS, from the kernel
+        guard.cancel()
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    assert proc.returncode == 0, err.read_text()
+    lines = out.read_text().splitlines()
+    assert sum(line.startswith("big,") for line in lines) == 10000, "the default max_rows"
+    assert "max_rows = 10000" in err.read_text()
+    peak = usage.ru_maxrss * 1024
+    assert peak < 200 * 1024 * 1024, f"peak RSS {peak >> 20} MiB"
 
 
 @pytest.fixture

@@ -3,13 +3,18 @@ plugins/common/postgresql/config_test.go), config checks, and no psycopg import 
 
 import subprocess
 import sys
+from urllib.parse import quote
 
+import psycopg
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from psycopg.conninfo import conninfo_to_dict
 
 from agent.config.errors import ConfigError
 from agent.config.loader import parse
-from agent.inputs.postgresql import dsn
-from agent.inputs.postgresql.connection import Backoff
+from agent.inputs.postgresql import dsn, servertag
+from agent.inputs.postgresql.connection import ReconnectBackoff
 
 URI_VECTORS = [
     ("postgres://localhost", "host=localhost"),
@@ -39,14 +44,14 @@ SECRET_KEYS = ["password", "sslcert", "sslkey", "sslmode", "sslrootcert"]
 
 @pytest.mark.parametrize("uri,expected", URI_VECTORS)
 def test_url_to_key_value_like_telegraf(uri, expected):
-    assert dsn.url_to_keyword_value(uri) == expected
+    assert servertag.url_to_keyword_value(uri) == expected
 
 
 @pytest.mark.parametrize("value", SANITIZE_VALUES)
 @pytest.mark.parametrize("equals", ["=", " = "])
 def test_server_tag_drops_secrets_like_telegraf(value, equals):
     address = " canary=ok ".join(f"{key}{equals}{value}" for key in SECRET_KEYS)
-    assert dsn.server_tag(address) == "canary=ok canary=ok canary=ok canary=ok"
+    assert servertag.server_tag(address) == "canary=ok canary=ok canary=ok canary=ok"
 
 
 @pytest.mark.parametrize("value", ["foo", "", "foo bar", "foo=bar"])
@@ -54,15 +59,15 @@ def test_server_tag_of_a_url_drops_secrets_like_telegraf(value):
     value = value.replace("=", "%3D").replace(" ", "%20")
     query = "&".join(f"{key}={value}" for key in SECRET_KEYS)
     address = f"postgresql://user:passwd@localhost:5432/db?{query}"
-    assert dsn.server_tag(address) == "dbname=db host=localhost port=5432 user=user"
+    assert servertag.server_tag(address) == "dbname=db host=localhost port=5432 user=user"
 
 
 def test_server_tag_defaults_and_outputaddress():
-    assert dsn.server_tag("") == "host=localhost"
-    assert dsn.server_tag("localhost") == "host=localhost"
-    assert dsn.server_tag("host=db password=x", outputaddress="db01") == "db01"
+    assert servertag.server_tag("") == "host=localhost"
+    assert servertag.server_tag("localhost") == "host=localhost"
+    assert servertag.server_tag("host=db password=x", outputaddress="db01") == "db01"
     # key=value strings keep their order; only URLs are sorted
-    assert dsn.server_tag("user=u host=h password='p w' dbname=d") == "user=u host=h dbname=d"
+    assert servertag.server_tag("user=u host=h password='p w' dbname=d") == "user=u host=h dbname=d"
 
 
 def test_connection_database_is_telegrafs_db_tag_for_rows_without_datname():
@@ -145,6 +150,14 @@ def test_config_errors_name_the_query_table_and_key():
     ]
 
 
+def test_config_refuses_a_secret_keyword_libpq_would_not_know():
+    with pytest.raises(ConfigError) as caught:
+        config('address = "host=db PASSWORD=hunter2"')
+    assert caught.value.problems == [
+        "pg.toml: [inputs.postgresql] address: libpq keywords are lower case: password, not "
+        "PASSWORD"]
+
+
 def test_config_error_for_a_broken_address_holds_no_password():
     with pytest.raises(ConfigError) as caught:
         config("address = \"host=db password='hunter2 user=x\"")
@@ -179,7 +192,7 @@ class FakeClock:
 
 def test_backoff_grows_but_never_skips_two_gathers_in_a_row():
     clock = FakeClock()
-    backoff = Backoff(clock=clock)
+    backoff = ReconnectBackoff(clock=clock)
     attempts = []
     for tick in range(40):  # a gather every 10 s during a long outage
         clock.now = tick * 10.0
@@ -192,3 +205,130 @@ def test_backoff_grows_but_never_skips_two_gathers_in_a_row():
     assert attempts[:5] == [0, 1, 2, 3, 4]  # 1, 2, 4, 8 s: shorter than the interval
     assert backoff.succeeded() == (len(attempts), 390.0)
     assert backoff.ready()
+
+
+# The address as libpq reads it (issue 11 item 12a), judged by libpq itself
+
+LEAKS = [  # each kept part of its secret in Telegraf's server tag
+    (r"host=db  password  =  S3cr3t user=u", "host=db  user=u"),  # as Telegraf: one blank cut
+    (r"host=db sslpassword=S3cr3t user=u", "host=db user=u"),
+    (r"host=db password=S3cr\ 3t user=u", "host=db user=u"),
+    (r"password=S3c\'r3t' host=db", "host=db"),
+    ("host=db\tpassword\t=\t'S3 cr3t'\vuser=u", "host=db\vuser=u"),
+    (r"host=db PASSWORD=S3cr3t Sslpassword=S3cr3t", "host=db"),
+    ("postgresql://u:S3cr3t@db/app?sslpassword=S3cr3t&pass%77ord=S3cr3t",
+     "dbname=app host=db user=u"),
+]
+
+
+@pytest.mark.parametrize(("address", "tag"), LEAKS)
+def test_server_tag_drops_every_spelling_of_a_secret(address, tag):
+    assert servertag.server_tag(address) == tag
+    assert "S3" not in servertag.server_tag(address)
+
+
+KEYWORDS = ["host", "port", "dbname", "user", "password", "sslpassword", "application_name",
+            "options", "sslmode", "sslkey", "connect_timeout", "passfile", "target_session_attrs"]
+BLANKS = st.text(st.sampled_from(" \t\n\v\f\r"), max_size=3)
+VALUES = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+                 max_size=12)
+
+
+def rendered(value, quoted):
+    """A value written as a user may: quoted, or bare with backslash escapes."""
+    if quoted or value == "":  # a bare empty value would take the next pair as its value
+        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    return "".join("\\" + c if c in " \t\n\v\f\r\\'" else c for c in value)
+
+
+@st.composite
+def keyword_value_addresses(draw):
+    pairs = draw(st.lists(st.tuples(st.sampled_from(KEYWORDS), VALUES, st.booleans(),
+                                    BLANKS, BLANKS), max_size=6))
+    lead = draw(BLANKS)
+    return lead + "".join(f"{key}{before}={after}{rendered(value, quoted)}"
+                          + draw(BLANKS.map(lambda b: b or " "))
+                          for key, value, quoted, before, after in pairs)
+
+
+def without_dropped(params):
+    return {k: v for k, v in params.items() if not servertag.dropped(k)}
+
+
+@settings(max_examples=500, deadline=None)
+@given(address=keyword_value_addresses())
+def test_keyword_value_parsing_and_the_tag_agree_with_libpq(address):
+    libpq = conninfo_to_dict(address)
+    assert dsn.parse(address) == libpq
+    tag = servertag.server_tag(address) if address else ""  # "": the default address
+    assert conninfo_to_dict(tag) == without_dropped(libpq), "the tag is the rest, intact"
+
+
+HOSTS = st.one_of(
+    st.from_regex(r"[a-z][a-z0-9.-]{0,8}", fullmatch=True),
+    st.sampled_from(["[::1]", "[fe80::1%25eth0]", "127.0.0.1", "%2Frun%2Fpostgresql"]),
+)
+QUERY_KEYS = ["password", "sslpassword", "application_name", "options", "sslmode",
+              "connect_timeout", "sslkey"]
+PLAIN = VALUES.filter(lambda v: "S" not in v)
+SECRET = PLAIN.map(lambda v: "S3cr3t" + v)
+
+
+def encoded(text):
+    return quote(text, safe="")
+
+
+@st.composite
+def urls(draw):
+    url = draw(st.sampled_from(["postgresql://", "postgres://"]))
+    user = draw(st.none() | PLAIN)
+    password = draw(st.none() | SECRET)
+    if user is not None or password is not None:
+        url += encoded(user or "") + (":" + encoded(password) if password is not None else "")
+        url += "@"
+    hosts = draw(st.lists(st.tuples(HOSTS, st.none() | st.integers(1, 65535)), min_size=1,
+                          max_size=3))
+    url += ",".join(h + (f":{p}" if p else "") for h, p in hosts)
+    # (Telegraf's tag strips every leading "/" of the path: a database named "/x" is not tried)
+    dbname = draw(st.none() | PLAIN.filter(lambda v: not v.startswith("/")))
+    if dbname is not None:
+        url += "/" + encoded(dbname)
+    params = draw(st.lists(st.sampled_from(QUERY_KEYS), max_size=4, unique=True))
+    if params:
+        url += "?" + "&".join(
+            f"{encoded(k)}={encoded(draw(SECRET if 'password' in k else PLAIN))}"
+            for k in params)
+    return url
+
+
+@settings(max_examples=500, deadline=None)
+@given(url=urls())
+def test_url_parsing_agrees_with_libpq_and_the_tag_keeps_no_secret(url):
+    libpq = conninfo_to_dict(url)
+    assert dsn.parse(url) == libpq
+    tag = servertag.server_tag(url)
+    assert "S3cr3t" not in tag
+    kept = conninfo_to_dict(tag)
+    assert not [k for k in kept if servertag.dropped(k)]
+    for key in set(kept) - {"host", "port"}:  # hosts and ports are spelled as Telegraf does
+        assert kept[key] == libpq.get(key, ""), key  # (and an empty user is kept)
+
+
+@pytest.mark.parametrize("address", [
+    "postgresql://h/d?sslmode", "postgresql://h/d?a=b=c", "postgresql://h/%zz",
+    "postgresql://h/d%00", "postgresql://[::1/d", "postgresql://[]/d", "postgresql://h/d?&",
+])
+def test_urls_libpq_refuses_are_refused(address):
+    with pytest.raises(psycopg.ProgrammingError):
+        conninfo_to_dict(address)
+    with pytest.raises(dsn.AddressError):
+        dsn.parse(address)
+
+
+def test_libpq_details_a_hand_written_parser_gets_wrong():
+    cases = ["host=a\xa0 port=5", "host=a\\", "host= port=5", "host=a\vport=5",
+             "postgresql://u:p@a@h/d", "postgresql://h/d?application_name=a+b",
+             "postgresql://h,,h2:5/d", "postgresql://h/d?sslmode=disable&ssl=true",
+             "postgresql://h?user=a@b/d"]
+    for address in cases:
+        assert dsn.parse(address) == conninfo_to_dict(address), address

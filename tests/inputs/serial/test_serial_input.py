@@ -8,7 +8,13 @@ import time
 import pytest
 
 from agent.inputs.serial import STATS, SerialInput
+from agent.inputs.serial.counters import Counters
+from agent.inputs.serial.port import Port, PortSettings
+from agent.inputs.serial.protocol import Protocol
+from agent.inputs.serial.reader import Reader
 from agent.lineprotocol.metric import Metric
+from agent.system.backoff import Backoff
+from agent.system.worker import Supervisor
 from tests.inputs.serial.test_serial_frames import build_stream, cut
 from tests.serial_emulator import (
     MHZ19,
@@ -27,10 +33,10 @@ PMS_FIELDS = ("pm1_0_cf1", "pm2_5_cf1", "pm10_cf1", "pm1_0", "pm2_5", "pm10", "g
               "gt0_5um", "gt1_0um", "gt2_5um", "gt5_0um", "gt10um")
 
 
-def make_input(port, **options):
+def make_input(port, supervisor=None, **options):
     values = {o.name: o.default for o in SerialInput.options}
     values.update({"port": str(port), "timeout": 2.0, **options})
-    return SerialInput(backoff=(0.05, 0.2), **values)
+    return SerialInput(backoff=(0.05, 0.2), supervisor=supervisor or Supervisor(), **values)
 
 
 @pytest.fixture
@@ -297,3 +303,78 @@ def test_frames_written_before_open_are_not_mistaken(started):
         device.write(mhz19_frame(999) + pms5003_frame(range(12)))
         plugin = started(make_input(device.path, protocol="mhz19"))
         assert plugin.gather() == []  # stale bytes are flushed at open; no one answers
+
+
+# Hostile lines and a broken protocol (issue 11 item 10): the reader never dies silently
+
+@pytest.mark.parametrize(("data_format", "hostile"), [
+    ("kv", b"x=" + b"9" * 400),  # was OverflowError: reading stopped for good
+    ("json", b"[" * 3000),  # was RecursionError
+])
+def test_a_hostile_line_is_one_bad_parse_and_reading_goes_on(started, data_format, hostile):
+    supervisor = Supervisor()
+    good = {"kv": b"co2=%d", "json": b'{"co2":%d}'}[data_format]
+    with Device() as device:
+        plugin = started(make_input(device.path, data_format=data_format,
+                                    supervisor=supervisor))
+        assert wait_for(lambda: plugin.stats()["opens"])
+
+        def send(line, counter, count):
+            # One line at a time: a pty holds about 4 KiB, more would be dropped unread.
+            device.write(line + b"\r\n")
+            assert wait_for(lambda: plugin.stats()[counter] == count), plugin.stats()
+
+        send(b"boot", "lines_discarded", 1)
+        send(good % 1, "lines_ok", 1)
+        send(hostile, "lines_bad_parse", 1)  # before: the reader thread died here
+        send(good % 2, "lines_ok", 2)
+        send(hostile, "lines_bad_parse", 2)
+        send(good % 3, "lines_ok", 3)
+        metrics = plugin.gather()
+        assert device.dropped == 0
+    stats = plugin.stats()
+    assert [m.fields["co2"] for m in metrics] == [1, 2, 3]
+    assert stats["lines_bad_parse"] == 2 and stats["lines_ok"] == 3
+    assert stats["read_errors"] == 0 and supervisor.failures == 0
+
+
+class BrokenOnce(Protocol):
+    """A protocol with a bug: it raises on every feed until the port is reopened."""
+
+    def __init__(self, counters):
+        super().__init__(counters)
+        self.opens = 0
+
+    def reset(self):
+        self.opens += 1
+        return b""
+
+    def feed(self, data):
+        if self.opens == 1:
+            raise ZeroDivisionError("a bug in a protocol")
+        return [(0, Metric("broken", {"bytes": len(data)}))]
+
+
+def test_an_unexpected_error_restarts_the_reader_with_context_and_a_count(caplog):
+    supervisor, counters, got = Supervisor(), Counters(), []
+    log = logging.getLogger("agent.inputs.serial")
+    with Device() as device:
+        reader = Reader(Port(PortSettings(device.path), None), BrokenOnce(counters), got.extend,
+                        counters, log, backoff=Backoff(first=0.05, cap=0.1),
+                        supervisor=supervisor)
+        reader.worker.backoff = Backoff(first=0.05, cap=0.1)
+        reader.start()
+        try:
+            device.write(b"x")
+            assert wait_for(lambda: supervisor.failures == 1)
+            assert wait_for(lambda: counters.snapshot()["opens"] == 2), "reopened after it"
+            assert wait_for(lambda: (device.write(b"y"), got)[1])
+            assert supervisor.stats() == [{"worker": f"serial {device.path}", "errors": 1,
+                                           "restarts": 1, "healthy": 1}]
+        finally:
+            reader.stop()
+    (failure,) = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert failure.startswith(f"serial {device.path} failed: ZeroDivisionError: a bug in a "
+                              "protocol (at ")
+    assert "test_serial_input.py" in failure and "restarting in" in failure
+    assert supervisor.restarts == 1 and not supervisor.fatal.is_set()

@@ -12,6 +12,8 @@ from agent.inputs.serial.counters import Counters
 from agent.inputs.serial.lines import LineSplitter, LinesProtocol
 from agent.inputs.serial.textformats import check_regex, convert, make_parser
 from agent.lineprotocol.metric import Metric, UInt
+from agent.lineprotocol.parser import parse_metrics
+from agent.lineprotocol.serializer import Serializer
 from tests.vectors import VECTORS as VECTOR_DIR
 
 VECTORS = json.loads((VECTOR_DIR / "serial_frames.json").read_text())["text_lines"]["cases"]
@@ -183,3 +185,95 @@ def test_unparsable_lines_are_counted_and_skipped():
     assert [m.fields for _, m in readings] == [{"co2": 612}]
     stats = protocol.counters.snapshot()
     assert stats["lines_ok"] == 2 and stats["lines_bad_parse"] == 2
+
+
+# Hostile lines (issue 11 item 10): one bad line is one lines_bad_parse, whatever it holds
+
+HOSTILE = [
+    ("kv", "x=" + "9" * 400),  # was OverflowError (int too large to convert to float)
+    ("kv", "x=-" + "9" * 4000),
+    ("kv", "x=1e999"),
+    ("csv", "co2,t\n" + "9" * 400 + ",1"),
+    ("regex", "CO2 " + "9" * 400 + " ppm"),
+    ("json", "[" * 3000),  # was RecursionError
+    ("json", "{\"a\":" * 3000),
+    ("json", "{\"a\":" * 900 + "1" + "}" * 900),  # parses, but nests far too deep
+    ("json", "{\"a\":[" + "[" * 40 + "1" + "]" * 40 + "]}"),
+    ("json", "{\"a\":" + "9" * 400 + "}"),
+    ("json", "{\"a\":1e400}"),
+]
+
+
+@pytest.mark.parametrize(("data_format", "line"), HOSTILE)
+def test_a_hostile_line_is_one_bad_parse_and_the_next_line_is_read(data_format, line):
+    good = {"kv": "co2=612", "csv": "612,21", "regex": "CO2 612 ppm",
+            "json": "{\"co2\":612}"}[data_format]
+    parser = make_parser(data_format, "serial", regex=r"CO2 (?P<co2>\d+) ppm")
+    protocol = LinesProtocol(Counters(), parser, max_length=16384)
+    header, _, line = line.rpartition("\n")
+    readings = protocol.feed(f"\n{header}\n{line}\n{good}\n".encode().replace(b"\n\n", b"\n"))
+    assert readings and readings[-1][1].fields["co2"] == 612
+    assert protocol.counters.snapshot()["lines_bad_parse"] == 1
+
+
+def test_brackets_inside_json_strings_are_not_nesting():
+    metric = parse("json", '{"s": "' + "[" * 100 + '", "v": 1}')
+    assert metric.fields == {"s": "[" * 100, "v": 1}
+    with pytest.raises(ValueError, match="nested deeper"):
+        parse("json", '{"s": "\\"[", "v": ' + "[" * 40 + "]" * 40 + "}")
+
+
+def json_documents():
+    leaves = (st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8))
+    return st.recursive(leaves, lambda inner: st.lists(inner, max_size=4)
+                        | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+                        max_leaves=30).map(lambda doc: json.dumps(doc))
+
+
+CHARS = st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n")
+LINES = st.one_of(
+    st.text(CHARS, max_size=120),
+    st.text(st.sampled_from("=:, \t-+.e0123456789nafiovx\"\\[]{}"), max_size=120),
+    st.lists(st.tuples(st.text(CHARS, min_size=1, max_size=8), st.text(CHARS, max_size=30)),
+             max_size=6).map(lambda pairs: " ".join(f"{k}={v}" for k, v in pairs)),
+    json_documents(),
+    st.integers(0, 5000).map(lambda depth: "[" * depth + "]" * depth),
+    st.builds(lambda digits, exponent: f"x={digits}e{exponent}",
+              st.integers(), st.integers(-5000, 5000)),
+)
+FORMAT_OPTIONS = {
+    "influx": {}, "kv": {"tag_keys": ["id"]}, "json": {"tag_keys": ["id"]},
+    "csv": {"csv_column_names": ["id", "b", "c"], "tag_keys": ["id"]},
+    "regex": {"regex": r"(?P<id>\w+)\W+(?P<v>\S+)", "tag_keys": ["id"]},
+}
+
+
+@settings(max_examples=600, deadline=None)
+@given(data_format=st.sampled_from(sorted(FORMAT_OPTIONS)), line=LINES)
+def test_no_text_line_raises_anything_but_valueerror_and_results_serialize(data_format, line):
+    parser = make_parser(data_format, "serial", **FORMAT_OPTIONS[data_format])
+    try:
+        metric = parser.parse(line)
+    except ValueError:
+        return
+    if metric is None:
+        return
+    metric.time = 1
+    text = Serializer(uint_support=True).serialize_many([metric])
+    assert parse_metrics(text) or text == "", "what a parser accepts is valid line protocol"
+
+
+@settings(max_examples=300, deadline=None)
+@given(data_format=st.sampled_from(sorted(FORMAT_OPTIONS)),
+       data=st.lists(st.binary(max_size=200) | LINES.map(str.encode), max_size=8))
+def test_any_bytes_are_counted_and_never_raise(data_format, data):
+    counters = Counters()
+    parser = make_parser(data_format, "serial", **FORMAT_OPTIONS[data_format])
+    protocol = LinesProtocol(counters, parser, max_length=4096)
+    protocol.feed(b"\n")
+    stream = b"\n".join(data) + b"\n"
+    for start in range(0, len(stream), 97):
+        protocol.feed(stream[start:start + 97])
+    lines = [line for line in stream.replace(b"\r", b"\n").split(b"\n") if line]
+    stats = counters.snapshot()
+    assert stats["lines_ok"] + stats["lines_bad_parse"] + stats["lines_bad_length"] == len(lines)

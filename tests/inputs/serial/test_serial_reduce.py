@@ -2,9 +2,10 @@
 
 import pytest
 
-from agent.inputs.serial.reader import Backoff, stamp
+from agent.inputs.serial.reader import stamp
 from agent.inputs.serial.reduce import Reducer
 from agent.lineprotocol.metric import Metric
+from agent.system.backoff import Backoff
 
 
 def m(fields, time, **tags):
@@ -59,7 +60,7 @@ def test_times_never_repeat_or_go_back_and_device_times_are_kept():
 
 
 def test_backoff_doubles_to_its_limit_and_starts_over():
-    backoff = Backoff(1.0, 30.0)
-    assert [backoff.next() for _ in range(7)] == [1, 2, 4, 8, 16, 30, 30]
+    backoff = Backoff(first=1.0, cap=30.0)
+    assert [backoff.next_delay() for _ in range(7)] == [1, 2, 4, 8, 16, 30, 30]
     backoff.reset()
-    assert backoff.next() == 1
+    assert backoff.next_delay() == 1
