@@ -242,3 +242,52 @@ def test_serving_beyond_loopback_without_a_token_is_warned(tmp_path, victoria_me
         running.terminate()
     assert re.search(r"W! \[inputs.influxdb_v2_listener\] Listening on \S+:" + str(port) +
                      " beyond this machine without authentication", running.stderr())
+
+
+def test_output_filters_and_aggregators_still_see_every_metric(tmp_path, victoria_metrics):
+    """An output's namepass, or an aggregator, needs the metrics themselves: such an agent
+    takes the metric path (lines are not stored as received), with the same answers."""
+    (port,) = ports(1)
+    run = uuid.uuid4().hex[:8]
+    plugins = (f'[[inputs.influxdb_v2_listener]]\n  service_address = "127.0.0.1:{port}"\n'
+               f'[[aggregators.minmax]]\n  period = "1h"\n'
+               f'[[outputs.influxdb_v2]]\n  urls = ["{victoria_metrics.url}"]\n'
+               f'  token = "x"\n  organization = "o"\n  bucket = "b"\n'
+               f'  namepass = ["kept_*"]\n')
+    with Listening(tmp_path, plugins, [port]) as running:
+        body = (f"kept_f,run={run} v=1 1700000000000000000\n"
+                f"dropped_f,run={run} v=2 1700000000000000000\n").encode()
+        assert request(port, "POST", "/api/v2/write", body).status == 204
+        found = samples(victoria_metrics, "kept_f_v", 1)
+        assert [v for (labels, _), v in found.items() if ("run", run) in labels] == [1.0]
+        assert victoria_metrics.export(f'{{__name__="dropped_f_v",run="{run}"}}') == []
+        running.terminate()
+
+
+def test_a_reload_listens_again_with_the_new_config(tmp_path, victoria_metrics):
+    """SIGHUP: the old listener lets go of the port, the new one (a new token) takes it."""
+    import signal
+
+    from tests.delivery_helpers import wait_until
+
+    (port,) = ports(1)
+    with v2_agent(tmp_path, victoria_metrics, port, '  token = "tok-first-7f3a"') as running:
+        assert request(port, "POST", "/api/v2/write", b"r v=1 1700000000000000000\n",
+                       {"Authorization": "Token tok-first-7f3a"}).status == 204
+        config = running.config_path.read_text()
+        running.config_path.write_text(config.replace("tok-first-7f3a", "tok-second-9b2c"))
+        running.proc.send_signal(signal.SIGHUP)
+
+        def answers_second() -> bool:
+            try:
+                return request(port, "POST", "/api/v2/write", b"r v=2 1700000000001000000\n",
+                               {"Authorization": "Token tok-second-9b2c"}).status == 204
+            except OSError:
+                return False
+
+        assert wait_until(answers_second, 20), running.stderr()
+        assert request(port, "POST", "/api/v2/write", b"r v=3\n",
+                       {"Authorization": "Token tok-first-7f3a"}).status == 401
+        running.terminate()
+    log = running.stderr()
+    assert "tok-first-7f3a" not in log and "tok-second-9b2c" not in log
