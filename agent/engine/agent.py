@@ -154,14 +154,15 @@ class Agent:
             return None
         return running.line_tags()
 
-    def store_lines(self, lines: Sequence[str]) -> None:
-        """store() for plain lines (line_tags): every output takes them or none does."""
-        if not lines:
+    def store_text(self, text: str, count: int) -> None:
+        """store() for count plain lines in one text (line_tags): every output takes them or
+        none does."""
+        if not count:
             return
         with self._emit_lock:
-            self._check_room(len(lines))
+            self._check_room(count)
             for output in self.outputs:
-                output.store_lines(lines)
+                output.store_text(text, count)
 
     def stop(self, timeout: float = 1.0) -> None:
         """Stop schedules and inputs (service inputs hand over their last readings), then close
@@ -196,9 +197,9 @@ class InputAccumulator:
     def line_tags(self) -> Optional[Dict[str, str]]:
         return self.agent.line_tags(self.running)
 
-    def add_lines(self, lines: Sequence[str]) -> None:
-        self.agent.store_lines(lines)
-        self.running.take_lines(len(lines))
+    def add_text(self, text: str, count: int) -> None:
+        self.agent.store_text(text, count)
+        self.running.take_lines(count)
 
 
 def _aggregation(config: Config, deliver, own_sinks: bool):

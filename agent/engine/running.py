@@ -177,10 +177,10 @@ class RunningOutput:
         return (isinstance(plugin, BufferedOutput) and plugin.takes_raw_lines()
                 and not self.filter.active)
 
-    def store_lines(self, lines: Sequence[str]) -> None:
-        """store() for lines that takes_lines() accepts."""
+    def store_text(self, text: str, count: int) -> None:
+        """store() for count lines in one text, when takes_lines()."""
         try:
-            self.plugin.write_lines(list(lines))
+            self.plugin.write_text(text, count)
         except Exception as err:  # noqa: BLE001 - a failed disk or spool: reported to the sender
             raise NotStored(f"{self.label}: {type(err).__name__}: {err}",
                             temporary=False) from err

@@ -164,9 +164,9 @@ class Accumulator(Protocol):
         output buffering lines as given, as `agent write` does): the tags decoration adds to a
         line that does not have them (plugin, global, host). None: use add_metrics()."""
 
-    def add_lines(self, lines: Sequence[str]) -> None:
-        """add_metrics() for valid, plain lines (each ending in a newline) that already carry
-        line_tags(): stored in every output as they are."""
+    def add_text(self, text: str, count: int) -> None:
+        """add_metrics() for count valid, plain lines in one text (every newline ends a line)
+        that already carry line_tags(): stored in every output as they are."""
 
 
 class ServiceInput(Input):

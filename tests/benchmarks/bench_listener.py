@@ -2,10 +2,15 @@
 through `agent run` with inputs.influxdb_v2_listener and the disk spool to VictoriaMetrics,
 against the same client writing to VictoriaMetrics directly, interleaved per repeat.
 
-- time: until the client has every 2xx, and until every point is in VictoriaMetrics (counted
-  there; the agent delivers in the background while it acknowledges);
-- per request, from write() to its 2xx: p50 and p99 over every request of every repeat;
-- peak RSS (VmHWM) of the agent after the run: with outputs.influxdb_v2 (influxdb-client, as
+- time, with prebuilt Point objects (the client encodes them in write(), as a script does and
+  as bench_write's client is timed): until the client has every 2xx, and until every point is
+  in VictoriaMetrics (counted there; the agent delivers in the background while it
+  acknowledges);
+- per request, from write() to its 2xx, with line protocol encoded beforehand (so that only
+  the request is timed): p50 and p99 over every request of every repeat;
+- the agent flushes every 200 ms (and at once when a batch of 5,000 is waiting), so that
+  "all in VM" shows its delivery, not a long flush_interval;
+- peak RSS (VmHWM) of the agent after the runs: with outputs.influxdb_v2 (influxdb-client, as
   above), and with outputs.influxdb (/write through urllib3, which VictoriaMetrics also serves).
 
 A run whose points do not all arrive is marked failed.
@@ -31,7 +36,7 @@ CONFIG = """\
   buffer_directory = "{spool}"
   metric_batch_size = 5000
   metric_buffer_limit = {limit}
-  flush_interval = "1s"
+  flush_interval = "200ms"
 [[inputs.influxdb_v2_listener]]
   service_address = "127.0.0.1:{port}"
 """
@@ -48,17 +53,17 @@ def count(vm, measurement: str, expect: int) -> int:
     return int(vm_scalar(vm, promql, expect, timeout=120))
 
 
-def client(ctx: Context, url: str, measurement: str, start: int) -> dict:
+def client(ctx: Context, mode: str, url: str, measurement: str, start: int) -> dict:
     out = ctx.tmp / f"{measurement}.json"
     with open(out, "wb") as stdout:
         began = time.time()
-        run = run_logged(ctx, [PYTHON, "-m", "tests.benchmarks.listener_client", url,
+        run = run_logged(ctx, [PYTHON, "-m", "tests.benchmarks.listener_client", mode, url,
                                measurement, str(ctx.settings.points), str(REQUEST),
                                str(start)], stdout=stdout)
     if run.code != 0:
         raise RuntimeError(f"listener_client: exit code {run.code}: {run.stderr[-300:]}")
     result = json.loads(out.read_text())
-    result["began"] = began
+    result["began"] = began + run.wall - result["seconds"]  # when its first write() began
     return result
 
 
@@ -98,17 +103,22 @@ class Agent:
 
 
 def one_repeat(ctx: Context, vm, repeat: int) -> Dict[str, dict]:
-    start = start_ns() + repeat * ctx.settings.points * 2_000_000
-    results = {}
-    name = f"l{repeat}_direct"
-    direct = client(ctx, vm.url, name, start)
-    results["direct"] = {**direct, **landed(ctx, vm, name, direct["began"])}
-    for output in ("influxdb_v2", "influxdb"):
+    start = start_ns() + repeat * 4 * ctx.settings.points * 1_000_000
+    step = ctx.settings.points * 1_000_000  # each run's points in their own time range
+    results: Dict[str, dict] = {}
+    direct = {mode: client(ctx, mode, vm.url, f"l{repeat}_direct_{mode}", start + i * step)
+              for i, mode in enumerate(("points", "lines"))}
+    results["direct"] = {**direct["points"],
+                         **landed(ctx, vm, f"l{repeat}_direct_points", direct["points"]["began"]),
+                         "latencies_ms": direct["lines"]["latencies_ms"]}
+    for offset, output in enumerate(("influxdb_v2", "influxdb"), 2):
         name = f"l{repeat}_{output}"
         agent = Agent(ctx, vm, output, name)
-        relayed = client(ctx, f"http://127.0.0.1:{agent.port}", name, start)
-        results[output] = {**relayed, **landed(ctx, vm, name, relayed["began"]),
-                           "rss_mb": agent.peak_rss_mb()}
+        url = f"http://127.0.0.1:{agent.port}"
+        relayed = client(ctx, "points", url, f"{name}_points", start + offset * step)
+        timed = client(ctx, "lines", url, f"{name}_lines", start + offset * step + step // 2)
+        results[output] = {**relayed, **landed(ctx, vm, f"{name}_points", relayed["began"]),
+                           "latencies_ms": timed["latencies_ms"], "rss_mb": agent.peak_rss_mb()}
         agent.stop()
         ctx.log(f"listener: repeat {repeat} {output}: acked in {relayed['seconds']:.2f}s, "
                 f"landed in {results[output]['landed_s']:.2f}s (direct "

@@ -151,10 +151,11 @@ class HTTPListener(ServiceInput):
         if metrics:
             self._stored(lambda: self.accumulator.add_metrics(metrics), len(metrics), answer)
 
-    def store_lines(self, lines: Sequence[str], answer: Callable[[int, str], Response]) -> None:
-        """store() for plain lines that carry accumulator.line_tags() already."""
-        if lines:
-            self._stored(lambda: self.accumulator.add_lines(lines), len(lines), answer)
+    def store_text(self, text: str, count: int,
+                   answer: Callable[[int, str], Response]) -> None:
+        """store() for count plain lines in one text, carrying accumulator.line_tags()."""
+        if count:
+            self._stored(lambda: self.accumulator.add_text(text, count), count, answer)
 
     def _stored(self, call: Callable[[], None], count: int,
                 answer: Callable[[int, str], Response]) -> None:

@@ -9,6 +9,7 @@ when storing failed.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Dict, List, Tuple
 from urllib.parse import unquote
@@ -74,6 +75,12 @@ class HTTPListenerV2(HTTPListener):
             problems.append(("http_success_code", f"must be a 2xx status, got {code}"))
         if not options["methods"]:
             problems.append(("methods", "must name at least one method, like [\"POST\"]"))
+        for path in options["paths"]:
+            if not path.startswith("/"):
+                problems.append(("paths", f"{path!r} must start with / (like \"/telegraf\")"))
+        mode = options["socket_mode"]
+        if mode and not re.fullmatch(r"[0-7]{3,4}", mode):
+            problems.append(("socket_mode", f"an octal mode like \"660\", got {mode!r}"))
         return problems
 
     def has_auth(self) -> bool:

@@ -137,7 +137,7 @@ class InfluxDBV2Listener(HTTPListener):
         if lines is None:
             return False
         self._undelivered_check(len(lines))
-        self.store_lines(lines, influx_error)
+        self.store_text("".join(lines), len(lines), influx_error)
         return True
 
     def _body(self, request: Request) -> bytes:
