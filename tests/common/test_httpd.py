@@ -202,3 +202,23 @@ def test_tls_allowed_dns_names(tmp_path, certificates):
         running.terminate()
     assert "client certificate names client.example, none of tls_allowed_dns_names" in \
         running.stderr()
+
+
+def test_a_busy_listener_never_holds_up_other_inputs(tmp_path):
+    """Every listener thread tied up by clients that send nothing: inputs.mem still gathers on
+    its schedule (the listener's threads are its own)."""
+    (port,) = ports(1)
+    out = tmp_path / "out.lp"
+    plugins = (v2_listener(port).replace('"1s"', '"30s"')
+               + '[[inputs.mem]]\n  interval = "100ms"\n  fieldinclude = ["used"]\n'
+               + file_output(out))
+    with Listening(tmp_path, plugins, [port]) as running:
+        holders = [silent_connection(port) for _ in range(12)]
+        try:
+            before = len(read_lines(out))
+            assert wait_until(lambda: len(read_lines(out)) >= before + 10, 20)
+            assert all(line.startswith("mem used=") for line in read_lines(out))
+        finally:
+            for holder in holders:
+                holder.close()
+        running.terminate()

@@ -117,7 +117,12 @@ class HTTPListener(ServiceInput):
 
     # -- requests
     def _wsgi(self, environ: dict, start_response) -> List[bytes]:
-        request = Request(environ)
+        connection = environ.get("agent.connection")
+        read = None
+        if connection is not None and self.server is not None:
+            # Storing is not reading: read_timeout ends with the body (as Go's ReadTimeout).
+            read = lambda: self.server.deadlines.clear(connection)  # noqa: E731
+        request = Request(environ, read)
         self.count("requests_received")
         try:
             response = self.route(request)
@@ -131,7 +136,6 @@ class HTTPListener(ServiceInput):
             response = json_response(500, {"error": "internal error"})
             self.count("requests_rejected")
         self.count("requests_served")
-        connection = environ.get("agent.connection")
         if connection is not None and self.server is not None:
             self.server.write_deadline(connection, request.peer)
         headers = [*response.headers, ("Content-Length", str(len(response.body)))]

@@ -9,7 +9,7 @@ import base64
 import hmac
 import json
 import zlib
-from typing import Dict, List, NamedTuple, Optional, Tuple
+from typing import Callable, Dict, List, NamedTuple, Optional, Tuple
 from urllib.parse import parse_qs
 
 _CHUNK = 64 * 1024
@@ -33,8 +33,10 @@ class Response(NamedTuple):
 
 
 class Request:
-    def __init__(self, environ: dict) -> None:
+    def __init__(self, environ: dict, body_read: Optional[Callable[[], None]] = None) -> None:
+        """body_read is called once the body is read (the server lifts read_timeout)."""
         self.environ = environ
+        self.body_read = body_read
         self.method = environ.get("REQUEST_METHOD", "GET")
         self.path = environ.get("PATH_INFO", "/")
         self.raw_query = environ.get("QUERY_STRING", "")
@@ -61,6 +63,8 @@ class Request:
         if length.isdigit() and int(length) > limit:
             raise TooLarge()
         data = _read(self.environ["wsgi.input"], limit, int(length) if length else None)
+        if self.body_read is not None:
+            self.body_read()
         if self.header("Content-Encoding") == "gzip":
             data = gunzip(data, limit)
         return data
