@@ -8,23 +8,25 @@ to it: anything with quotes, backslashes, tabs, exponents or errors.
 
 from __future__ import annotations
 
-import math
 from typing import Dict, List, Optional, Tuple
 
-from agent.lineprotocol.metric import INT64_MAX, INT64_MIN, UINT64_MAX, FieldValue, Metric, UInt
+from agent.lineprotocol.metric import INT64_MAX, INT64_MIN, Metric
+from agent.parsers.influxdb_values import (
+    NUMERIC,
+    Invalid,
+    field_values,
+    scan_boolean,
+    scan_number,
+    unescape,
+)
+
+__all__ = ["MAX_NANO", "MIN_NANO", "Invalid", "Scanned", "check_time", "scan_point"]
 
 MAX_KEY_LENGTH = 65535
 MIN_NANO = INT64_MIN + 2  # InfluxDB's models.MinNanoTime
 MAX_NANO = INT64_MAX - 1  # models.MaxNanoTime
 _TAGS, _FIELDS = 0, 2
-_NUMERIC = frozenset("0123456789.")
 _DIGITS = frozenset("0123456789")
-_BOOLS = {"t": True, "T": True, "true": True, "True": True, "TRUE": True,
-          "f": False, "F": False, "false": False, "False": False, "FALSE": False}
-
-
-class Invalid(Exception):
-    """The line is refused; str() is InfluxDB's reason."""
 
 
 class Scanned:
@@ -56,7 +58,7 @@ def scan_point(buf: str, multiplier: int, uint: bool) -> Scanned:
         if size > MAX_KEY_LENGTH:
             raise Invalid(f"max key length exceeded: {size} > {MAX_KEY_LENGTH}")
     time = _scan_time(buf, pos, multiplier)
-    fields, order = _field_values(pairs)
+    fields, order = field_values(pairs)
     return Scanned(Metric(_measurement(key, tag_keys), fields, _tags(key, tag_keys), time),
                    order if len(order) != len(fields) else None)
 
@@ -175,87 +177,11 @@ def _check_field_value(buf: str, i: int, uint: bool) -> Optional[int]:
     if i + 1 >= len(buf) or buf[i + 1] in ", ":
         raise Invalid("missing field value")
     after = buf[i + 1]
-    if after in _NUMERIC or after in "-Nn":
-        return _scan_number(buf, i + 1, uint)
+    if after in NUMERIC or after in "-Nn":
+        return scan_number(buf, i + 1, uint)
     if after != '"':
-        return _scan_boolean(buf, i + 1)
+        return scan_boolean(buf, i + 1)
     return None
-
-
-def _scan_number(buf: str, i: int, uint: bool) -> int:
-    start, end = i, len(buf)
-    if buf[i] == "-":
-        i += 1
-        if i == end:
-            raise Invalid("invalid number")
-    is_int = is_uint = decimal = scientific = False
-    while i < end and buf[i] not in ", ":
-        char = buf[i]
-        if char in "iu" and i > start and not (is_int or is_uint):
-            is_int, is_uint = char == "i", char == "u"
-            i += 1
-            continue
-        if char == ".":
-            if decimal:
-                raise Invalid("invalid number")
-            decimal = True
-        if i > start and char in "eE":
-            scientific = True
-            i += 1
-            continue
-        if char in "+-" and buf[i - 1] in "eE":
-            i += 1
-            continue
-        if char not in _NUMERIC:
-            raise Invalid("invalid number")
-        i += 1
-    _check_number(buf[start:i], is_int, is_uint, decimal, scientific, uint)
-    return i
-
-
-def _check_number(raw: str, is_int: bool, is_uint: bool, decimal: bool, scientific: bool,
-                  uint: bool) -> None:
-    if (is_int or is_uint) and (decimal or scientific):
-        raise Invalid("invalid number")
-    digits = len(raw) - is_int - decimal - (raw[0] == "-")
-    if digits == 0:
-        raise Invalid("invalid number")
-    if is_int:
-        if raw[-1] != "i":
-            raise Invalid("invalid number")
-        number = raw[:-1]
-        if len(number) >= 19 and not INT64_MIN <= int(number) <= INT64_MAX:
-            raise Invalid(f"unable to parse integer {number}: strconv.ParseInt: parsing "
-                          f'"{number}": value out of range')
-    elif is_uint:
-        if not uint or raw[-1] != "u" or raw[0] == "-":
-            raise Invalid("invalid number")
-        number = raw[:-1]
-        if len(number) >= 20 and int(number) > UINT64_MAX:
-            raise Invalid(f"unable to parse unsigned {number}: strconv.ParseUint: parsing "
-                          f'"{number}": value out of range')
-    elif (scientific or len(raw) >= 25) and _float(raw) is None:
-        raise Invalid("invalid float")
-
-
-def _float(raw: str) -> Optional[float]:
-    try:
-        value = float(raw)
-    except ValueError:
-        return None
-    return None if math.isinf(value) else value
-
-
-def _scan_boolean(buf: str, i: int) -> int:
-    start = i
-    if buf[i] not in "tfTF":
-        raise Invalid("invalid boolean")
-    i += 1
-    while i < len(buf) and buf[i] not in ", ":
-        i += 1
-    if buf[start:i] not in _BOOLS:
-        raise Invalid("invalid boolean")
-    return i
 
 
 def _scan_time(buf: str, i: int, multiplier: int) -> Optional[int]:
@@ -309,54 +235,9 @@ def _scan_field_value(raw: str) -> int:
     return i
 
 
-def _field_values(pairs: List[Tuple[str, str]]
-                  ) -> Tuple[Dict[str, FieldValue], List[Tuple[str, type]]]:
-    fields: Dict[str, FieldValue] = {}
-    order = []
-    for raw_key, raw in pairs:
-        key = _unescape(raw_key, ',"= ')
-        value = _value(raw)
-        fields[key] = value  # the last one wins, as in InfluxDB
-        order.append((key, type(value)))
-    return fields, order
-
-
-def _value(raw: str) -> FieldValue:
-    first, last = raw[0], raw[-1]
-    if first == '"':
-        return _unescape_string(raw[1:-1])
-    if first in "tTfF":
-        return _BOOLS[raw]
-    if last == "i":
-        return int(raw[:-1])
-    if last == "u":
-        return UInt(int(raw[:-1]))
-    return float(raw)
-
-
-def _unescape_string(text: str) -> str:
-    if "\\" not in text:
-        return text
-    out, i = [], 0
-    while i < len(text):
-        if text[i] == "\\" and i + 1 < len(text) and text[i + 1] in '\\"':
-            i += 1
-        out.append(text[i])
-        i += 1
-    return "".join(out)
-
-
-def _unescape(text: str, specials: str) -> str:
-    if "\\" not in text:
-        return text
-    for char in specials:
-        text = text.replace("\\" + char, char)
-    return text
-
-
 def _measurement(key: str, tag_starts: List[int]) -> str:
     name = key[:tag_starts[0] - 1] if tag_starts else key
-    return _unescape(name, ', ')
+    return unescape(name, ', ')
 
 
 def _tags(key: str, tag_starts: List[int]) -> Dict[str, str]:
@@ -365,5 +246,5 @@ def _tags(key: str, tag_starts: List[int]) -> Dict[str, str]:
     for start, end in zip(tag_starts, ends):
         raw = key[start:end]
         split = _scan_to(raw, 0, "=")
-        tags[_unescape(raw[:split], ', =')] = _unescape(raw[split + 1:], ', =')
+        tags[unescape(raw[:split], ', =')] = unescape(raw[split + 1:], ', =')
     return tags
