@@ -114,6 +114,8 @@ class HTTPServer:
             accepted_queue_timeout=0, server_name="agent")
         server.owner = self
         server.keep_alive_conn_limit = idle
+        # How long its accepting loop may sleep in select(): also how long a stop waits for it.
+        server.expiration_interval = 0.1
         if self.tls_context is not None:
             server.ssl_adapter = cheroot_parts.TLSAdapter(self.tls_context)
         return server
