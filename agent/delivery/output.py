@@ -154,16 +154,22 @@ class SpooledOutput(BufferedOutput):
     def store(self, metrics: Sequence[Metric]) -> None:
         """write(), but refused (NotStored) instead of dropping lines: when the buffer is full
         (temporary) or the disk is (the storage failed); nothing is counted as dropped."""
-        if self.spool is None or self.writer is None:
-            raise NotStored(f"{self.name}: not running", temporary=False)
-        if len(self.spool) + len(metrics) > self.spool.limit:
-            raise NotStored(f"{self.name}: buffer full (metric_buffer_limit = "
-                            f"{self.spool.limit})", retry_after=self.settings.flush_interval)
+        refusal = self.full(len(metrics))
+        if refusal is not None:
+            raise refusal
         try:
             for key, lines in self._serialize(metrics).items():
                 self._put(self.spool.put, (lines, key), len(lines))
         except StorageFull as full:
             raise NotStored(f"{self.name}: {full}", temporary=False) from full
+
+    def full(self, count: int) -> Optional[NotStored]:
+        if self.spool is None or self.writer is None:
+            return NotStored(f"{self.name}: not running", temporary=False)
+        if len(self.spool) + count > self.spool.limit:
+            return NotStored(f"{self.name}: buffer full (metric_buffer_limit = "
+                             f"{self.spool.limit})", retry_after=self.settings.flush_interval)
+        return None
 
     def takes_raw_lines(self) -> bool:
         """Lines can be spooled as given when nothing routes by tag or rewrites uints."""

@@ -6,7 +6,7 @@ import logging
 import queue
 import threading
 import time
-from typing import Callable, List, Optional, Protocol, Sequence, Set, Tuple
+from typing import Callable, Dict, List, Optional, Protocol, Sequence, Set, Tuple
 
 from agent.config.model import Config
 from agent.engine.running import RunningInput, RunningOutput, hostname
@@ -125,7 +125,8 @@ class Agent:
 
     def store(self, metrics: Sequence[Metric]) -> None:
         """Put metrics in every output, for a sender that waits for the acknowledgement:
-        raises NotStored (after trying every output) when any could not take them."""
+        raises NotStored when any could not take them (every output is asked for room
+        first, so that a refused request is in none of them)."""
         if not metrics:
             return
         batches: list = []
@@ -133,6 +134,8 @@ class Agent:
             metrics, batches = self.aggregation.split(metrics)
         refused: Optional[NotStored] = None
         with self._emit_lock:
+            if metrics:
+                self._check_room(len(metrics))
             for sink in self.sinks if metrics else ():
                 try:
                     if isinstance(sink, RunningOutput):
@@ -145,6 +148,41 @@ class Agent:
             raise refused  # not aggregated either: the sender sends them again
         if batches:
             self.aggregation.add(batches)
+
+    def _check_room(self, count: int) -> None:
+        """Refuse before storing anywhere when an output could not take count more (a partly
+        stored request would be stored twice over when the sender retries). count is before
+        the outputs' own filters: near full, a filtered output may refuse a little early."""
+        for output in self.outputs:
+            refusal = output.full(count)
+            if refusal is not None:
+                raise refusal
+
+    def undelivered(self) -> int:
+        """Metrics waiting in the fullest output buffer."""
+        return max((output.undelivered() for output in self.outputs), default=0)
+
+    def line_tags(self, running: RunningInput) -> Optional[Dict[str, str]]:
+        """What decoration adds to a line of this input, when its lines can be stored as
+        given: no aggregator (it needs metrics), every sink a buffered output that takes lines
+        as they are."""
+        if self.aggregation is not None:
+            return None
+        if not self.outputs or len(self.outputs) != len(self.sinks):
+            return None
+        if not all(output.takes_lines() for output in self.outputs):
+            return None
+        return running.line_tags()
+
+    def store_text(self, text: str, count: int) -> None:
+        """store() for count plain lines in one text (line_tags): every output takes them or
+        none does."""
+        if not count:
+            return
+        with self._emit_lock:
+            self._check_room(count)
+            for output in self.outputs:
+                output.store_text(text, count)
 
     def stop(self, timeout: Optional[float] = None, reload: bool = False) -> None:
         """Stop within timeout (default [agent] shutdown_timeout), everything in parallel:
@@ -190,6 +228,16 @@ class InputAccumulator:
 
     def add_metrics(self, metrics: Sequence[Metric]) -> None:
         self.agent.store(self.running.take(metrics))
+
+    def undelivered(self) -> int:
+        return self.agent.undelivered()
+
+    def line_tags(self) -> Optional[Dict[str, str]]:
+        return self.agent.line_tags(self.running)
+
+    def add_text(self, text: str, count: int) -> None:
+        self.agent.store_text(text, count)
+        self.running.take_lines(count)
 
 
 def _aggregation(config: Config, deliver, own_sinks: bool):

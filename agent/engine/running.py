@@ -82,6 +82,19 @@ class RunningInput:
             self.stats.gather_time_ns = time.perf_counter_ns() - started
         return self.take(metrics)
 
+    def line_tags(self) -> Optional[Dict[str, str]]:
+        """The tags _decorate() adds, when that is all it does (no rename, no filter, no
+        precision rounding); else None."""
+        common = self.config.common
+        if (common["name_override"] or common["name_prefix"] or common["name_suffix"]
+                or self.filter.active or self.precision != 1):
+            return None
+        return {**self.global_tags, **self.tags}  # the plugin's tags win, as in _decorate
+
+    def take_lines(self, count: int) -> None:
+        """Count lines stored as given (line_tags) like gathered metrics."""
+        self.stats.metrics_gathered += count
+
     def take(self, metrics: Sequence[Metric]) -> List[Metric]:
         """Metrics of this input (gathered, or handed over by a service input), with its
         name overrides, tags, filters and precision applied."""
@@ -147,13 +160,39 @@ class RunningOutput:
         metrics = self._filtered(metrics)
         if not metrics:
             return
-        if isinstance(self.plugin, BufferedOutput):
-            self.plugin.store(metrics)
-            return
         try:
-            self.plugin.write(metrics)
-        except Exception as err:  # noqa: BLE001 - reported to the sender instead
-            raise NotStored(f"{self.label}: {err}", temporary=False) from err
+            if isinstance(self.plugin, BufferedOutput):
+                self.plugin.store(metrics)
+            else:
+                self.plugin.write(metrics)
+        except NotStored:
+            raise
+        except Exception as err:  # noqa: BLE001 - a failed disk or spool: reported to the sender
+            raise NotStored(f"{self.label}: {type(err).__name__}: {err}",
+                            temporary=False) from err
+
+    def takes_lines(self) -> bool:
+        """Lines can go into its buffer as given: nothing filters, routes or rewrites them."""
+        plugin = self.plugin
+        return (isinstance(plugin, BufferedOutput) and plugin.takes_raw_lines()
+                and not self.filter.active)
+
+    def store_text(self, text: str, count: int) -> None:
+        """store() for count lines in one text, when takes_lines()."""
+        try:
+            self.plugin.write_text(text, count)
+        except Exception as err:  # noqa: BLE001 - a failed disk or spool: reported to the sender
+            raise NotStored(f"{self.label}: {type(err).__name__}: {err}",
+                            temporary=False) from err
+
+    def full(self, count: int) -> Optional[NotStored]:
+        """The refusal store() would give count more metrics now, or None."""
+        return self.plugin.full(count) if isinstance(self.plugin, BufferedOutput) else None
+
+    def undelivered(self) -> int:
+        if not isinstance(self.plugin, BufferedOutput):
+            return 0
+        return int(self.plugin.write_stats().get("buffer_size", 0))
 
     def _filtered(self, metrics: Sequence[Metric]) -> Sequence[Metric]:
         if not self.filter.active:

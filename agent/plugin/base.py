@@ -154,6 +154,19 @@ class Accumulator(Protocol):
         buffer (aggregators see them too). Returns once they are stored (on disk with the disk
         buffer); raises NotStored when any output could not take them."""
 
+    def undelivered(self) -> int:
+        """Metrics waiting in the fullest output buffer, not yet delivered (a listener's
+        max_undelivered_metrics)."""
+
+    def line_tags(self) -> Optional[Dict[str, str]]:
+        """When line protocol can be stored as received (no rename, filter, precision, every
+        output buffering lines as given, as `agent write` does): the tags decoration adds to a
+        line that does not have them (plugin, global, host). None: use add_metrics()."""
+
+    def add_text(self, text: str, count: int) -> None:
+        """add_metrics() for count valid, plain lines in one text (every newline ends a line)
+        that already carry line_tags(): stored in every output as they are."""
+
 
 class ServiceInput(Input):
     """Reads in the background (a serial port, an HTTP listener, an MQTT subscription).
@@ -191,6 +204,11 @@ class BufferedOutput(Output):
 
     def store(self, metrics: Sequence[Metric]) -> None:
         raise NotImplementedError
+
+    def full(self, count: int) -> Optional[NotStored]:
+        """None when store() would take count more metrics now; else the NotStored it would
+        raise (checked for every output before a request is stored in any)."""
+        return None
 
     def flush(self, timeout: float) -> bool:
         """Deliver now for at most timeout seconds; True when nothing is left undelivered."""

@@ -12,6 +12,9 @@ from typing import Dict, Type
 from agent.plugin.base import Plugin
 
 INPUTS: Dict[str, str] = {
+    "http_listener_v2": "agent.inputs.http_listener_v2:HTTPListenerV2",
+    "influxdb_listener": "agent.inputs.influxdb_listener:InfluxDBListener",
+    "influxdb_v2_listener": "agent.inputs.influxdb_v2_listener:InfluxDBV2Listener",
     "internal": "agent.inputs.internal:InternalInput",
     "mem": "agent.inputs.mem:MemInput",
     "mqtt_consumer": "agent.inputs.mqtt_consumer:MQTTConsumer",

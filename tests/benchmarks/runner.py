@@ -24,7 +24,7 @@ from tests.benchmarks.common import Context, Settings
 from tests.benchmarks.report import Row
 
 BENCHMARKS = ("encoding", "gather", "footprint", "steady", "execd", "write", "drain",
-              "postgresql", "mqtt", "aggregation")
+              "postgresql", "mqtt", "aggregation", "listener")
 
 
 def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
@@ -43,7 +43,7 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
         ("gathers", "gather: mem gathers per repeat"),
         ("runs", "footprint: fresh processes per command"),
         ("steady-seconds", "steady: seconds of measurement"),
-        ("points", "write: points per run"),
+        ("points", "write, listener: points per run"),
         ("batch-size", "write: batch size, ours and influxdb-client's"),
         ("drain-points", "drain: points in the spool"),
         ("pg-gathers", "postgresql: gathers per database count"),

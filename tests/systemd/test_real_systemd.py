@@ -10,17 +10,19 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import socket
 import time
 import uuid
 from pathlib import Path
 
 import pytest
 
+from tests import servers
 from tests import systemd_cache as cache
 from tests import systemd_container as sc
 
 REPO = Path(__file__).resolve().parents[2]
-EXTRAS = ("influx", "serial")
+EXTRAS = ("influx", "serial", "listeners")
 SRC = "/usr/src/agent"
 WHEELS = "/usr/src/agent-wheels"
 
@@ -197,6 +199,51 @@ def test_reload_keeps_it_running_with_the_new_config(box, influxdb1, database):
     wait_for(lambda: count(influxdb1, database, "WHERE reloaded = 'yes'") >= 2, 20,
              "points with the reloaded config's tag")
     assert box.show("agent@ram.service", "MainPID")["MainPID"] == before
+
+
+def _low_free_port() -> int:
+    """A port below 1024 that nothing listens on (we are root here, as the box needs)."""
+    for port in range(1023, 900, -1):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise AssertionError("no free port below 1024")
+
+
+def test_a_listener_binds_its_port_and_a_low_port_needs_the_drop_in(box, influxdb1, database):
+    """The unit lets a listener bind its port; below 1024 only with the CAP_NET_BIND_SERVICE
+    drop-in its comments document."""
+    high, low = servers.free_port(), _low_free_port()
+    box.path("/etc/agent/listen.toml").write_text(
+        f'[agent]\nflush_interval = "1s"\n'
+        f'[[inputs.influxdb_v2_listener]]\n  service_address = "127.0.0.1:{high}"\n'
+        f'[[inputs.influxdb_listener]]\n  service_address = "127.0.0.1:{low}"\n'
+        f'[[outputs.influxdb]]\nurls = ["{influxdb1.url}"]\ndatabase = "{database}"\n')
+    box.run("systemctl", "start", "agent@listen")
+    try:
+        wait_for(lambda: servers.port_open(high), 20, "the listener's port")
+        status, _ = servers.http("POST", f"http://127.0.0.1:{high}/api/v2/write",
+                                 b"listened v=1 1700000000000000000\n")
+        assert status == 204
+        wait_for(lambda: influxdb1.rows("SELECT v FROM listened", db=database), 20,
+                 "the acknowledged point in InfluxDB")
+        assert not servers.port_open(low)
+        assert "Permission denied" in box.journal("-u", "agent@listen")
+        dropin = box.path("/etc/systemd/system/agent@listen.service.d/bind.conf")
+        dropin.parent.mkdir(parents=True, exist_ok=True)
+        dropin.write_text("[Service]\nCapabilityBoundingSet=CAP_NET_BIND_SERVICE\n"
+                          "AmbientCapabilities=CAP_NET_BIND_SERVICE\n")
+        box.run("systemctl", "daemon-reload")
+        box.run("systemctl", "restart", "agent@listen")
+        wait_for(lambda: servers.port_open(low), 20, "the port below 1024")
+        status, _ = servers.http("POST", f"http://127.0.0.1:{low}/write?db=x",
+                                 b"listened v=2 1700000000001000000\n")
+        assert status == 204
+    finally:
+        box.run("systemctl", "stop", "agent@listen", check=False)
 
 
 def test_stop_is_quick_and_clean(box):

@@ -53,3 +53,25 @@ def test_agent_unit_contract():
         assert line in text.splitlines(), line
     directives = [line for line in text.splitlines() if not line.startswith("#")]
     assert "ProcSubset=pid" not in directives, "it would hide /proc/meminfo"
+
+
+def test_agent_unit_lets_listeners_bind_and_low_ports_are_an_opt_in(tmp_path):
+    """Listener inputs bind their port under the unit's hardening; a port below 1024 needs
+    CAP_NET_BIND_SERVICE, documented as a drop-in that keeps the exposure within the bar."""
+    text = (UNITS / "agent@.service").read_text()
+    directives = [line for line in text.splitlines() if line and not line.startswith("#")]
+    for restriction in ("SocketBindDeny=", "SocketBindAllow=", "IPAddressDeny=",
+                        "PrivateNetwork=yes"):
+        assert not any(d.startswith(restriction) for d in directives), restriction
+    for line in ("#   [Service]", "#   CapabilityBoundingSet=CAP_NET_BIND_SERVICE",
+                 "#   AmbientCapabilities=CAP_NET_BIND_SERVICE"):
+        assert line in text.splitlines(), line
+    opted_in = tmp_path / "agent@.service"
+    opted_in.write_text(text.replace("\nCapabilityBoundingSet=\n",
+                                     "\nCapabilityBoundingSet=CAP_NET_BIND_SERVICE\n")
+                        .replace("\nAmbientCapabilities=\n",
+                                 "\nAmbientCapabilities=CAP_NET_BIND_SERVICE\n"))
+    assert "CapabilityBoundingSet=CAP_NET_BIND_SERVICE\n" in opted_in.read_text()
+    result = analyze("security", "--offline=yes", str(opted_in))
+    match = re.search(r"Overall exposure level for \S+: ([\d.]+)", result.stdout)
+    assert match and float(match.group(1)) <= 2.0, result.stdout
