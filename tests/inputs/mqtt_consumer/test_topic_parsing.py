@@ -74,7 +74,7 @@ def test_types_convert_and_a_bad_value_rejects_the_message():
     ('topics = ["a"]\n  servers = ["udp://x:1"]', "unknown scheme 'udp'"),
     ('topics = ["a"]\n  servers = ["tcp://x:1", "ssl://y:2"]', "cannot be mixed"),
     ('topics = ["a"]\n  connection_timeout = "500ms"', "at least 1"),
-    ('topics = ["a"]\n  data_format = "json"\n  json_query = "a.b"', "json_query"),
+    ('topics = ["a"]\n  data_format = "json"\n  json_query = "a|b"', "json_query"),
     ('topics = ["a"]\n  data_format = "xml"', "must be one of"),
     ('topics = ["a"]\n  [[inputs.mqtt_consumer.topic_parsing]]\n    topic = "a/#/#"',
      "topic can only contain one hash"),
@@ -100,3 +100,18 @@ def test_json_payloads_through_the_adapter():
     assert metric.fields == {"t": 21.0, "deep_h": 40.5, "note": "ok"}
     with pytest.raises(ValueError, match="invalid JSON"):
         plugin._metrics(Message("j", b"not json"))
+
+
+def test_json_payloads_take_telegrafs_query_and_go_layouts():
+    """The shared json parser: a GJSON query into a nested document, a Go time layout."""
+    config = parse('[[inputs.mqtt_consumer]]\n  topics = ["j"]\n  data_format = "json"\n'
+                   '  json_query = "readings"\n  tag_keys = ["room"]\n'
+                   '  json_time_key = "at"\n  json_time_format = "2006-01-02T15:04:05Z07:00"\n'
+                   '[[outputs.file]]\n', "t.toml")
+    plugin = MQTTConsumer(**config.inputs[0].options)
+    payload = json.dumps({"board": "wio", "readings": [
+        {"room": "kitchen", "at": "2026-12-01T10:00:00Z", "co2": 550},
+        {"room": "hall", "at": "2026-12-01T10:00:01+01:00", "co2": 612}]})
+    metrics = plugin._metrics(Message("j", payload.encode()))
+    assert [(m.tags["room"], m.fields["co2"], m.time) for m in metrics] == [
+        ("kitchen", 550.0, 1796119200000000000), ("hall", 612.0, 1796115601000000000)]
