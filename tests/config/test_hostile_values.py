@@ -56,6 +56,10 @@ def base_document(kind: str, name: str, scratch: Path, tty: str) -> Dict[str, An
         ("outputs", "influxdb_v2"): {"urls": ["http://127.0.0.1:1"], "bucket": "b"},
         ("inputs", "mqtt_consumer"): {"servers": ["tcp://127.0.0.1:1"], "topics": ["t/#"]},
         ("outputs", "mqtt"): {"servers": ["tcp://127.0.0.1:1"]},
+        # Listeners on a free loopback port, never on every interface of the test machine.
+        ("inputs", "influxdb_v2_listener"): {"service_address": "127.0.0.1:0"},
+        ("inputs", "influxdb_listener"): {"service_address": "127.0.0.1:0"},
+        ("inputs", "http_listener_v2"): {"service_address": "tcp://127.0.0.1:0"},
     }.get((kind, name), {})
     document: Dict[str, Any] = {
         "agent": {"buffer_strategy": "memory", "shutdown_timeout": "0s", "interval": "1h"},
