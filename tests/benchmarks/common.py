@@ -29,7 +29,7 @@ PYTHON = sys.executable
 _CONSOLE_SCRIPT = Path(PYTHON).parent / "agent"
 AGENT: List[str] = [str(_CONSOLE_SCRIPT)] if _CONSOLE_SCRIPT.exists() else [PYTHON, "-m", "agent"]
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-LAUNCH = Path(__file__).with_name("launch.py")
+LAUNCH = ROOT / "tests" / "launch.py"
 
 
 @dataclass

@@ -4,8 +4,6 @@ the output. Each test works in databases of its own."""
 
 import itertools
 import logging
-import os
-import subprocess
 import sys
 import threading
 import time
@@ -16,6 +14,7 @@ import pytest
 from agent.inputs.postgresql import PostgresqlInput
 from agent.lineprotocol.metric import field_kind
 from agent.lineprotocol.serializer import Serializer
+from tests.peak_rss import MiB, run_measured
 
 _ids = itertools.count()
 LOGGER = "agent.inputs.postgresql"
@@ -302,19 +301,14 @@ def test_a_million_row_query_costs_bounded_memory_in_the_agent(postgresql, tmp_p
                       'measurement = "big"\n')
     out, err = tmp_path / "out.lp", tmp_path / "err.log"
     with open(out, "wb") as stdout, open(err, "wb") as stderr:
-        proc = subprocess.Popen([sys.executable, "-m", "agent", "run", "--test", "--config",
-                                 str(config)], stdout=stdout, stderr=stderr)
-        guard = threading.Timer(120, proc.kill)  # a hung agent fails the test, not the suite
-        guard.start()
-        _, status, usage = os.wait4(proc.pid, 0)  # this child's own peak RSS, from the kernel
-        guard.cancel()
-        proc.returncode = os.waitstatus_to_exitcode(status)
-    assert proc.returncode == 0, err.read_text()
+        # The agent's own peak RSS, not pytest's (tests/peak_rss.py); a hung agent is killed.
+        run = run_measured([sys.executable, "-m", "agent", "run", "--test", "--config",
+                            str(config)], timeout=120, stdout=stdout, stderr=stderr)
+    assert run.code == 0, err.read_text()
     lines = out.read_text().splitlines()
     assert sum(line.startswith("big,") for line in lines) == 10000, "the default max_rows"
     assert "max_rows = 10000" in err.read_text()
-    peak = usage.ru_maxrss * 1024
-    assert peak < 200 * 1024 * 1024, f"peak RSS {peak >> 20} MiB"
+    assert run.peak_rss < 200 * MiB, f"peak RSS {run.peak_rss // MiB} MiB"
 
 
 @pytest.fixture

@@ -1,10 +1,11 @@
 """Run a command and write its wall time and rusage (from wait4) to a file:
 
-    python -S -I tests/benchmarks/launch.py RESULT_FILE COMMAND [ARG...]
+    python -S -I tests/launch.py RESULT_FILE COMMAND [ARG...]
 
 Why a launcher: Linux's ru_maxrss of a child counts the memory of the process that forked it
-(the mm it had before exec). Forked from a big benchmark runner, even `python -c pass` would
-"peak" at the runner's size. This launcher is a bare interpreter (no site, a few built-in
+(the mm it had before exec: with vfork, as subprocess does, the parent's own high-water mark).
+Forked from a big benchmark runner or from pytest late in the suite, even `python -c pass`
+would "peak" at that process's size. This launcher is a bare interpreter (no site, a few built-in
 modules), so the floor it adds is a few MB, below anything measured with it.
 RESULT_FILE gets one line: exit_code wall_seconds user_seconds system_seconds maxrss_kb
 """
