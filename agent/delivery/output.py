@@ -161,14 +161,14 @@ class SpooledOutput(BufferedOutput):
             for key, lines in self._serialize(metrics).items():
                 self._put(self.spool.put, (lines, key), len(lines))
         except StorageFull as full:
-            raise NotStored(f"{self.name}: {full}", temporary=False) from full
+            raise NotStored(str(full), temporary=False) from full
 
     def full(self, count: int) -> Optional[NotStored]:
         if self.spool is None or self.writer is None:
-            return NotStored(f"{self.name}: not running", temporary=False)
+            return NotStored("not running", temporary=False)
         if len(self.spool) + count > self.spool.limit:
-            return NotStored(f"{self.name}: buffer full (metric_buffer_limit = "
-                             f"{self.spool.limit})", retry_after=self.settings.flush_interval)
+            return NotStored(f"buffer full (metric_buffer_limit = {self.spool.limit})",
+                             retry_after=self.settings.flush_interval)
         return None
 
     def takes_raw_lines(self) -> bool:

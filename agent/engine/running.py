@@ -6,9 +6,10 @@ from __future__ import annotations
 import logging
 import os
 import time
-from typing import Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from agent.config.model import Config, PluginConfig
+from agent.delivery.sqlite_file import StorageFull
 from agent.engine.filters import Filter
 from agent.engine.selfstats import GatherStats
 from agent.lineprotocol.metric import Metric
@@ -160,16 +161,10 @@ class RunningOutput:
         metrics = self._filtered(metrics)
         if not metrics:
             return
-        try:
-            if isinstance(self.plugin, BufferedOutput):
-                self.plugin.store(metrics)
-            else:
-                self.plugin.write(metrics)
-        except NotStored:
-            raise
-        except Exception as err:  # noqa: BLE001 - a failed disk or spool: reported to the sender
-            raise NotStored(f"{self.label}: {type(err).__name__}: {err}",
-                            temporary=False) from err
+        if isinstance(self.plugin, BufferedOutput):
+            self._stored(self.plugin.store, metrics)
+        else:
+            self._stored(self.plugin.write, metrics)
 
     def takes_lines(self) -> bool:
         """Lines can go into its buffer as given: nothing filters, routes or rewrites them."""
@@ -179,15 +174,29 @@ class RunningOutput:
 
     def store_text(self, text: str, count: int) -> None:
         """store() for count lines in one text, when takes_lines()."""
+        self._stored(self.plugin.write_text, text, count)
+
+    def _stored(self, call: Callable[..., None], *args: Any) -> None:
+        """Run a storing call; whatever stops it becomes NotStored naming this output, the
+        same words whichever listener path (metrics or raw lines) was taken."""
         try:
-            self.plugin.write_text(text, count)
+            call(*args)
+        except NotStored as err:
+            raise NotStored(f"{self.label}: {err}", temporary=err.temporary,
+                            retry_after=err.retry_after) from err
+        except StorageFull as full:
+            raise NotStored(f"{self.label}: {full}", temporary=False) from full
         except Exception as err:  # noqa: BLE001 - a failed disk or spool: reported to the sender
             raise NotStored(f"{self.label}: {type(err).__name__}: {err}",
                             temporary=False) from err
 
     def full(self, count: int) -> Optional[NotStored]:
         """The refusal store() would give count more metrics now, or None."""
-        return self.plugin.full(count) if isinstance(self.plugin, BufferedOutput) else None
+        refusal = self.plugin.full(count) if isinstance(self.plugin, BufferedOutput) else None
+        if refusal is None:
+            return None
+        return NotStored(f"{self.label}: {refusal}", temporary=refusal.temporary,
+                         retry_after=refusal.retry_after)
 
     def undelivered(self) -> int:
         if not isinstance(self.plugin, BufferedOutput):
