@@ -13,7 +13,7 @@ from agent.config import loader as configmod
 from agent.config.errors import EX_CONFIG, ConfigError, SourceError
 from agent.config.source import DEFAULT_CONFIG, DEFAULT_LABEL
 from agent.system import log as logsetup
-from agent.system import stdio
+from agent.system import memory, stdio
 from agent.system.worker import WorkerFailed
 
 EX_SOFTWARE = 70  # a supervised worker gave up: let systemd restart us
@@ -81,6 +81,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     execd = command == "execd"
     if execd or command == "run":
         stdio.claim_stdout()
+        memory.limit_malloc_arenas()  # before any thread starts
     logsetup.setup(logsetup.choose_dialect(execd), getattr(args, "debug", False),
                    getattr(args, "quiet", False))
     try:

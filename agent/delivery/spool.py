@@ -142,6 +142,9 @@ class Spool:
                 removed = self._delete(ids)
             self._count -= removed
 
+    def maintain(self) -> None:
+        """Housekeeping its writer does between deliveries, off the path of puts."""
+
     def close(self) -> None:
         """Release the storage."""
 

@@ -20,11 +20,12 @@ import logging
 import os
 import sqlite3
 import time
-from typing import Iterator, List, Optional, Sequence
+from typing import Callable, Iterator, List, Optional, Sequence
 
 from agent.delivery.spool import Batch, Row, Spool
 from agent.delivery.sqlite_file import (
     REPORT_EVERY,
+    Checkpointer,
     Every,
     StorageFull,
     connect,
@@ -42,7 +43,8 @@ class SqliteSpool(Spool):
     durable = True
 
     def __init__(self, path: str, limit: int, batch_lines: int = 1000,
-                 logger: Optional[logging.Logger | logging.LoggerAdapter] = None) -> None:
+                 logger: Optional[logging.Logger | logging.LoggerAdapter] = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__(limit, batch_lines)
         self.path = path
         self.directory = os.path.dirname(path) or "."
@@ -52,6 +54,7 @@ class SqliteSpool(Spool):
         self._unsettled = False
         self._kept_report, self._fresh_report = Every(REPORT_EVERY), Every(REPORT_EVERY)
         self._db: Optional[sqlite3.Connection] = None
+        self._checkpointer = Checkpointer(path, clock)
         self._open_or_start_over()
 
     # Errors from SQLite, turned into what the callers can act on.
@@ -168,6 +171,7 @@ class SqliteSpool(Spool):
         self._count, self._sent_up_to, self._unsettled = 0, 0, False
 
     def _close(self) -> None:
+        self._checkpointer.close()
         if self._db is not None:
             try:
                 self._db.close()
@@ -178,6 +182,10 @@ class SqliteSpool(Spool):
     def close(self) -> None:
         with self._lock:
             self._close()
+            self._checkpointer.stop()
+
+    def maintain(self) -> None:
+        self._checkpointer.run()
 
     # The storage.
     def _transaction(self) -> sqlite3.Connection:

@@ -144,6 +144,7 @@ class Writer:
                 self._wake.clear()
                 if not worker.stopping.is_set():
                     self._drain(worker)
+                self.spool.maintain()
                 self._notify()
         finally:
             self.spool.drain_slot.release()
@@ -186,6 +187,7 @@ class Writer:
             self._dead_letter(line, answer)
         self.stats.metrics_written += verdict.written
         self.spool.remove([batch.id for batch in batches[:verdict.settled]])
+        self.spool.maintain()  # a long drain checkpoints as it goes
         return verdict.stopped
 
     def _send(self, key: str, body: str) -> Outcome:
