@@ -157,12 +157,17 @@ class Checkpointer:
             self._close()
 
     def _close(self) -> None:
-        if self._db is not None:
-            try:
-                self._db.close()
-            except sqlite3.Error:
-                pass
-            self._db = None
+        close_quietly(self._db)
+        self._db = None
+
+
+def close_quietly(db: Optional[sqlite3.Connection]) -> None:
+    """Close a connection that may already be broken (a corrupt or vanished file)."""
+    if db is not None:
+        try:
+            db.close()
+        except sqlite3.Error:
+            pass
 
 
 def remove_file(path: str) -> None:

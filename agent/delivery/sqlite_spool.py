@@ -28,6 +28,7 @@ from agent.delivery.sqlite_file import (
     Checkpointer,
     Every,
     StorageFull,
+    close_quietly,
     connect,
     corrupt,
     full,
@@ -172,12 +173,8 @@ class SqliteSpool(Spool):
 
     def _close(self) -> None:
         self._checkpointer.close()
-        if self._db is not None:
-            try:
-                self._db.close()
-            except sqlite3.Error:
-                pass
-            self._db = None
+        close_quietly(self._db)
+        self._db = None
 
     def close(self) -> None:
         with self._lock:

@@ -19,6 +19,16 @@ from agent.plugin.base import BufferedOutput, Input, NotStored, Output, ServiceI
 NS = 1_000_000_000
 
 
+def rename(metric: Metric, common: Dict[str, Any]) -> None:
+    """name_override, then name_prefix and name_suffix (an input's or an aggregator's)."""
+    if common["name_override"]:
+        metric.name = common["name_override"]
+    if common["name_prefix"]:
+        metric.name = common["name_prefix"] + metric.name
+    if common["name_suffix"]:
+        metric.name = metric.name + common["name_suffix"]
+
+
 def plugin_logger(pconf: PluginConfig) -> logging.LoggerAdapter:
     logger = logging.getLogger(f"agent.{pconf.kind}.{pconf.name}")
     return logging.LoggerAdapter(logger, {"plugin": pconf.label})
@@ -105,13 +115,7 @@ class RunningInput:
         return metrics
 
     def _decorate(self, metric: Metric, now: int) -> bool:
-        common = self.config.common
-        if common["name_override"]:
-            metric.name = common["name_override"]
-        if common["name_prefix"]:
-            metric.name = common["name_prefix"] + metric.name
-        if common["name_suffix"]:
-            metric.name = metric.name + common["name_suffix"]
+        rename(metric, self.config.common)
         for tags in (self.tags, self.global_tags):
             for key, value in tags.items():
                 metric.tags.setdefault(key, value)

@@ -10,7 +10,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from agent.config.model import PluginConfig
 from agent.engine.filters import Filter
-from agent.engine.running import plugin_logger, round_ns
+from agent.engine.running import plugin_logger, rename, round_ns
 from agent.engine.windows import Window, next_window
 from agent.lineprotocol.metric import Metric
 from agent.plugin import registry
@@ -117,12 +117,7 @@ class RunningAggregator:
 
     def _decorate(self, metric: Metric, stamp: int) -> None:
         common = self.config.common
-        if common["name_override"]:
-            metric.name = common["name_override"]
-        if common["name_prefix"]:
-            metric.name = common["name_prefix"] + metric.name
-        if common["name_suffix"]:
-            metric.name = metric.name + common["name_suffix"]
+        rename(metric, common)
         for key, value in (common["tags"] or {}).items():
             metric.tags.setdefault(key, value)
         metric.time = stamp
