@@ -10,8 +10,9 @@ against the same client writing to VictoriaMetrics directly, interleaved per rep
   the request is timed): p50 and p99 over every request of every repeat;
 - the agent flushes every 200 ms (and at once when a batch of 5,000 is waiting), so that
   "all in VM" shows its delivery, not a long flush_interval;
-- peak RSS (VmHWM) of the agent after the runs: with outputs.influxdb_v2 (influxdb-client, as
-  above), and with outputs.influxdb (/write through urllib3, which VictoriaMetrics also serves).
+- RSS of the agent started and listening, before any request, and its peak (VmHWM) after the
+  runs: with outputs.influxdb_v2 (influxdb-client, as above), and with outputs.influxdb
+  (/write through urllib3, which VictoriaMetrics also serves).
 
 A run whose points do not all arrive is marked failed.
 """
@@ -89,10 +90,12 @@ class Agent:
                                   stdout=subprocess.DEVNULL)
         servers.wait_until(lambda: servers.port_open(self.port), 30, "agent", self.proc,
                            self.stderr)
+        time.sleep(1.0)  # started and listening, nothing received yet
+        self.idle_mb = self.rss_mb("VmRSS")
 
-    def peak_rss_mb(self) -> float:
+    def rss_mb(self, field: str = "VmHWM") -> float:
         status = Path(f"/proc/{self.proc.pid}/status").read_text()
-        return int(re.search(r"VmHWM:\s+(\d+)", status).group(1)) / 1024
+        return int(re.search(field + r":\s+(\d+)", status).group(1)) / 1024
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -118,7 +121,8 @@ def one_repeat(ctx: Context, vm, repeat: int) -> Dict[str, dict]:
         relayed = client(ctx, "points", url, f"{name}_points", start + offset * step)
         timed = client(ctx, "lines", url, f"{name}_lines", start + offset * step + step // 2)
         results[output] = {**relayed, **landed(ctx, vm, f"{name}_points", relayed["began"]),
-                           "latencies_ms": timed["latencies_ms"], "rss_mb": agent.peak_rss_mb()}
+                           "latencies_ms": timed["latencies_ms"], "rss_mb": agent.rss_mb(),
+                           "idle_mb": agent.idle_mb}
         agent.stop()
         ctx.log(f"listener: repeat {repeat} {output}: acked in {relayed['seconds']:.2f}s, "
                 f"landed in {results[output]['landed_s']:.2f}s (direct "
@@ -160,6 +164,8 @@ def run(ctx: Context) -> List[Row]:
         Row("listener", f"{REQUEST:,}-point request -> 204, disk spool: p99",
             percentile(latencies["influxdb_v2"], 0.99), "ms",
             percentile(latencies["direct"], 0.99), peer, Target("below", 20), details=details),
+        Row("listener", "agent with one listener, outputs.influxdb: RSS before any request",
+            med("influxdb", "idle_mb"), "MB", ok=ok, details=details),
         Row("listener", "agent with one listener, outputs.influxdb: peak RSS",
             med("influxdb", "rss_mb"), "MB", target=Target("below", 30), ok=ok,
             details=details),
