@@ -12,6 +12,7 @@ from agent import __version__
 from agent.config import loader as configmod
 from agent.config.errors import EX_CONFIG, ConfigError, SourceError
 from agent.config.source import DEFAULT_CONFIG, DEFAULT_LABEL
+from agent.engine.errors import InputStartFailed
 from agent.system import log as logsetup
 from agent.system import memory, stdio
 from agent.system.worker import WorkerFailed
@@ -94,6 +95,9 @@ def main(argv: Optional[List[str]] = None) -> None:
     except ImportError as err:  # an extra installed after `agent check`, or broken
         log.error("%s", _missing_module(err))
         code = EX_CONFIG
+    except InputStartFailed as err:
+        log.error("Error running agent: %s", err)
+        code = 1
     except WorkerFailed as err:
         log.error("Exiting: a background worker cannot recover (%s)", err)
         code = EX_SOFTWARE

@@ -9,6 +9,7 @@ import time
 from typing import Callable, Dict, List, Optional, Protocol, Sequence, Set, Tuple
 
 from agent.config.model import Config
+from agent.engine.errors import InputStartFailed
 from agent.engine.running import RunningInput, RunningOutput, hostname
 from agent.engine.schedule import InputSchedule, stall_limit
 from agent.lineprotocol.metric import Metric
@@ -76,8 +77,12 @@ class Agent:
                     running.plugin.start(InputAccumulator(self, running))
                 else:
                     running.plugin.start()
-            except Exception as err:  # noqa: BLE001 - the others still run
-                running.log.error("Error starting plugin: %s", err)
+            except ImportError:
+                self.stop()
+                raise  # a missing extra: the command line names it
+            except Exception as err:  # noqa: BLE001 - as Telegraf: an input that cannot start
+                self.stop()  # stops the agent; systemd (or Telegraf's execd) starts it again
+                raise InputStartFailed(f"starting input {running.label}: {err}") from err
 
     def start_schedules(self) -> None:
         aligned = self.config.agent["round_interval"]
