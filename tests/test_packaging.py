@@ -74,16 +74,30 @@ SKIP = {".git", ".venv", "__pycache__", ".pytest_cache", ".ruff_cache", ".hypoth
         "build", "dist"}
 
 
-def test_the_repository_names_no_package_host():
-    """Mirrors come from the machine's apt sources, indexes from pip's own configuration."""
-    found = []
+def repository_texts():
     for path in REPO.rglob("*"):
         parts = set(path.relative_to(REPO).parts)
         if parts & SKIP or any(p.endswith(".egg-info") for p in parts) or not path.is_file():
             continue
         try:
-            text = path.read_text()
+            yield path.relative_to(REPO), path.read_text()
         except UnicodeDecodeError:
             continue
-        found += [f"{path.relative_to(REPO)}: {m.group(0)}" for m in PACKAGE_HOST.finditer(text)]
+
+
+def test_the_repository_names_no_package_host():
+    """Mirrors come from the machine's apt sources, indexes from pip's own configuration."""
+    found = [f"{path}: {m.group(0)}" for path, text in repository_texts()
+             for m in PACKAGE_HOST.finditer(text)]
+    assert not found
+
+
+# `pip install 'agent[...]'` fetches the unrelated `agent` from the index and runs its setup.py.
+OTHER_PROJECT = re.compile(r"(?<![\w./-])agent\[(?:" + "|".join(PROJECT["optional-dependencies"])
+                           + r")\]")
+
+
+def test_no_install_hint_names_the_other_projects_distribution():
+    found = [f"{path}: {m.group(0)}" for path, text in repository_texts()
+             for m in OTHER_PROJECT.finditer(text)]
     assert not found

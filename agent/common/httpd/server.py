@@ -20,6 +20,7 @@ from typing import Any, Callable, Dict, Optional
 from agent.common.httpd.address import Address, bind_hosts
 from agent.common.httpd.deadlines import Deadlines
 from agent.common.httpd.tls import allowed_peer
+from agent.plugin import extras
 from agent.system.worker import Worker
 
 THREADS = 4  # requests handled at once; the spool takes one commit at a time anyway
@@ -30,7 +31,7 @@ def require_cheroot() -> None:
     try:
         import cheroot.wsgi  # noqa: F401 - the server of the listeners' extra
     except ImportError:
-        raise RuntimeError("cheroot is not installed: pip install 'agent[listeners]' "
+        raise RuntimeError(f"cheroot is not installed: {extras.install_hint('listeners')} "
                            "(or apt install python3-cheroot)") from None
 
 
