@@ -68,8 +68,6 @@ def connect(path: str) -> sqlite3.Connection:
     os.makedirs(os.path.dirname(path) or ".", mode=0o700, exist_ok=True)
     db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
     try:
-        db.execute("PRAGMA auto_vacuum=INCREMENTAL")  # takes effect in a new file only
-        db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
         # A FIFO appended at one end and read at the other gains nothing from SQLite's 2 MiB
         # page cache per file: the OS caches the file anyway.
@@ -78,14 +76,28 @@ def connect(path: str) -> sqlite3.Connection:
         # its default of 4 MiB would be most of a small buffer disk.
         db.execute(f"PRAGMA wal_autocheckpoint={WAL_PAGES}")
         db.execute(f"PRAGMA journal_size_limit={RECLAIM_BYTES}")
-        db.execute("CREATE TABLE IF NOT EXISTS batches (id INTEGER PRIMARY KEY AUTOINCREMENT, "
-                   "key TEXT NOT NULL, count INTEGER NOT NULL, text TEXT NOT NULL, bounds BLOB)")
+        if not _is_spool(db):  # a new file; an existing one is opened without writing to it,
+            _create(db)        # so that a spool on a full disk can still be read and drained
         _migrate_line_table(db)
     except sqlite3.Error:
         db.close()
         raise
     db.isolation_level = "DEFERRED"  # `with db:` = one transaction per put/remove
     return db
+
+
+def _is_spool(db: sqlite3.Connection) -> bool:
+    """A spool file already set up: WAL (persistent in the file) and the batches table."""
+    (mode,) = db.execute("PRAGMA journal_mode").fetchone()
+    return mode == "wal" and db.execute(
+        "SELECT 1 FROM sqlite_master WHERE name = 'batches'").fetchone() is not None
+
+
+def _create(db: sqlite3.Connection) -> None:
+    db.execute("PRAGMA auto_vacuum=INCREMENTAL")  # takes effect in a new file only
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("CREATE TABLE IF NOT EXISTS batches (id INTEGER PRIMARY KEY AUTOINCREMENT, "
+               "key TEXT NOT NULL, count INTEGER NOT NULL, text TEXT NOT NULL, bounds BLOB)")
 
 
 def _migrate_line_table(db: sqlite3.Connection) -> None:

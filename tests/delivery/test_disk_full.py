@@ -5,9 +5,12 @@ Lines in = lines out: InfluxDB + spool + the drops reported."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
+import sys
 
+from agent.delivery.sqlite_spool import SqliteSpool
 from tests.delivery.conftest import fill
 from tests.delivery_helpers import (
     AGENT,
@@ -101,3 +104,27 @@ def test_agent_run_on_a_full_disk_keeps_delivering_counts_the_drops_and_resumes_
     assert dropped > 0
     assert len(gathered) == rows[0]["count"] + dropped + len(spooled_lines(spool))
     assert set(stored) <= {m.time for m in gathered}
+
+
+def test_a_spool_left_on_a_full_disk_opens_with_its_lines(small_disk):
+    """An agent killed with its spool's WAL in place, then the disk filled up: the next start
+    opens the spool without writing to it (before: the setup statements failed with 'disk is
+    full', and the lines it held could not be delivered to make room)."""
+    spool = small_disk(1 << 20)
+    path = str(spool / "s.sqlite")
+    writer = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\n"
+         "from agent.delivery.sqlite_spool import SqliteSpool\n"
+         f"SqliteSpool({path!r}, 10**6, 100).put([f'm v={{i}}i\\n' for i in range(2000)])\n"
+         "print('put', flush=True)\ntime.sleep(60)\n"], stdout=subprocess.PIPE, text=True)
+    assert writer.stdout.readline() == "put\n"
+    writer.kill()
+    writer.wait()
+    fill(spool, leave=0)
+    assert os.statvfs(spool).f_bavail == 0
+    reopened = SqliteSpool(path, 10**6, 100)
+    try:
+        assert len(reopened) == 2000
+        assert reopened.peek(100)[0].lines()[0] == "m v=0i\n"
+    finally:
+        reopened.close()
